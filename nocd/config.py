@@ -1,0 +1,184 @@
+"""The settings model: defaults < TOML file < ``NOCD_<SECTION>__<KEY>`` environment variables."""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from nocd.errors import ConfigError, Problem
+
+__all__ = [
+    "ApiSettings",
+    "DaemonSettings",
+    "Role",
+    "Settings",
+    "StorageSettings",
+    "load_settings",
+]
+
+CONFIG_ENV = "NOCD_CONFIG"
+
+
+class Role(StrEnum):
+    """What a nocd process does: both tiers, the central NOC, or one district collector."""
+
+    ALL = "all"
+    CENTRAL = "central"
+    DISTRICT = "district"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class StorageSettings(_Section):
+    """``[storage]``: where nocd keeps its data.
+
+    url = "sqlite:///./nocd.db"                              # embedded default
+    url = "postgresql+psycopg://nocd:secret@127.0.0.1/nocd"  # central at scale
+    """
+
+    url: str = "sqlite:///./nocd.db"
+
+    @field_validator("url")
+    @classmethod
+    def _known_backend(cls, value: str) -> str:
+        if not re.match(r"^(sqlite|postgresql)(\+\w+)?://", value):
+            raise ValueError("must start with sqlite:// or postgresql[+driver]://")
+        return value
+
+
+class ApiSettings(_Section):
+    """``[api]``: the HTTP listener (REST API, /metrics, /healthz)."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=1, le=65535)
+
+
+class DaemonSettings(_Section):
+    """``[daemon]``: role of this process, its district and the reporting time zone."""
+
+    role: Role = Role.ALL
+    district: str | None = None
+    timezone: str = "Asia/Shanghai"
+    log_level: str = "INFO"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR")
+        return level
+
+
+class Settings(BaseSettings):
+    """The whole configuration tree of one nocd process."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="NOCD_", env_nested_delimiter="__", extra="forbid", case_sensitive=False
+    )
+
+    storage: StorageSettings = StorageSettings()
+    api: ApiSettings = ApiSettings()
+    daemon: DaemonSettings = DaemonSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The TOML document arrives as init kwargs; the environment overrides it.
+        return (env_settings, init_settings)
+
+
+def _key_lines(text: str) -> dict[str, int]:
+    """Map ``section.key`` (and ``section``) to the line where the TOML file sets it."""
+    lines: dict[str, int] = {}
+    section = ""
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if header := re.match(r"^\[\s*([\w.\-]+)\s*\]", line):
+            section = header.group(1)
+            lines.setdefault(section, number)
+        elif key := re.match(r"^([\w\-\"']+)\s*=", line):
+            name = key.group(1).strip("\"'")
+            lines.setdefault(f"{section}.{name}" if section else name, number)
+    return lines
+
+
+def _problems(exc: ValidationError, file: str, text: str) -> list[Problem]:
+    lines = _key_lines(text)
+    problems = []
+    for error in exc.errors():
+        loc = [str(part) for part in error["loc"]]
+        field = ".".join(loc) or "(file)"
+        line = lines.get(field) or (lines.get(loc[0]) if loc else None)
+        message = error["msg"]
+        if error["type"] == "extra_forbidden":
+            message = "unknown setting"
+        from_env = _env_name(loc) in os.environ
+        problems.append(
+            Problem(
+                file=f"environment {_env_name(loc)}" if from_env else file,
+                line=None if from_env else line,
+                field=field,
+                message=message,
+            )
+        )
+    return problems
+
+
+def _env_name(loc: list[str]) -> str:
+    return "NOCD_" + "__".join(part.upper() for part in loc)
+
+
+def load_settings(path: str | Path | None = None) -> Settings:
+    """Read the TOML file (argument, else ``$NOCD_CONFIG``, else none) and the environment.
+
+    Raises ``ConfigError`` listing every problem as ``FILE:LINE: section.key: problem``.
+    """
+    if path is None and os.environ.get(CONFIG_ENV):
+        path = os.environ[CONFIG_ENV]
+    text, data, file = "", {}, "(defaults)"
+    if path is not None:
+        file = str(path)
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError([Problem(file, None, "(file)", exc.strerror or str(exc))]) from exc
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            match = re.search(r"at line (\d+)", str(exc))
+            line = int(match.group(1)) if match else None
+            raise ConfigError([Problem(file, line, "toml", str(exc))]) from exc
+    try:
+        return Settings(**data)
+    except ValidationError as exc:
+        raise ConfigError(_problems(exc, file, text)) from exc

@@ -1,0 +1,121 @@
+"""SQLAlchemy 2 ORM models. They never leave ``nocd/storage``: repositories return dataclasses."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+DEVICE_KINDS = ("dslam", "access_switch", "aggregation", "bras")
+SLA_CLASSES = ("residential", "business", "enterprise")
+ROLES = ("viewer", "operator", "integration", "district")
+
+
+class Base(DeclarativeBase):
+    """Declarative base; Alembic autogenerate compares against ``Base.metadata``."""
+
+
+class District(Base):
+    __tablename__ = "districts"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+
+
+class Device(Base):
+    __tablename__ = "devices"
+    __table_args__ = (
+        CheckConstraint(f"kind IN {DEVICE_KINDS!r}", name="ck_devices_kind"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    district_id: Mapped[str] = mapped_column(ForeignKey("districts.id", ondelete="RESTRICT"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    address: Mapped[str] = mapped_column(String(64))
+    port: Mapped[int] = mapped_column(Integer, default=161)
+    # SNMP parameters as a JSON object: {"version": "2c", "community": ...} or v3 USM fields.
+    # Secrets inside are never logged; repositories expose them only as SecretStr.
+    snmp: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    vendor: Mapped[str | None] = mapped_column(String(100))
+    model: Mapped[str | None] = mapped_column(String(100))
+    sys_object_id: Mapped[str | None] = mapped_column(String(200))
+    parent_id: Mapped[int | None] = mapped_column(
+        ForeignKey("devices.id", ondelete="SET NULL"), index=True
+    )
+
+
+class Port(Base):
+    __tablename__ = "ports"
+    __table_args__ = (UniqueConstraint("device_id", "ifindex", name="uq_ports_device_ifindex"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    device_id: Mapped[int] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"), index=True)
+    ifindex: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str | None] = mapped_column(String(200))
+    description: Mapped[str | None] = mapped_column(String(400))
+    speed_bps: Mapped[int | None] = mapped_column(BigInteger)
+    is_uplink: Mapped[bool] = mapped_column(default=False)
+
+
+class Customer(Base):
+    __tablename__ = "customers"
+    __table_args__ = (
+        CheckConstraint(f"sla_class IN {SLA_CLASSES!r}", name="ck_customers_sla_class"),
+    )
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    sla_class: Mapped[str] = mapped_column(String(32), default="residential")
+    contact: Mapped[str | None] = mapped_column(String(400))
+
+
+class Line(Base):
+    __tablename__ = "lines"
+    __table_args__ = (UniqueConstraint("device_id", "ifindex", name="uq_lines_device_ifindex"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    device_id: Mapped[int] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"), index=True)
+    ifindex: Mapped[int] = mapped_column(Integer)
+    port_id: Mapped[int | None] = mapped_column(ForeignKey("ports.id", ondelete="SET NULL"))
+    customer_id: Mapped[str | None] = mapped_column(
+        ForeignKey("customers.id", ondelete="SET NULL"), index=True
+    )
+    plan_down_kbps: Mapped[int | None] = mapped_column(Integer)
+    plan_up_kbps: Mapped[int | None] = mapped_column(Integer)
+
+
+class MaintenanceWindow(Base):
+    __tablename__ = "maintenance_windows"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    # Scope: a whole district, one device (and everything behind it), or both null = network.
+    district_id: Mapped[str | None] = mapped_column(ForeignKey("districts.id", ondelete="CASCADE"))
+    device_id: Mapped[int | None] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"))
+    starts_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    ends_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    reason: Mapped[str] = mapped_column(Text, default="")
+
+
+class ApiToken(Base):
+    __tablename__ = "api_tokens"
+    __table_args__ = (CheckConstraint(f"role IN {ROLES!r}", name="ck_api_tokens_role"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    role: Mapped[str] = mapped_column(String(32))
+    # sha256 hex of the token; the token itself is printed once and never stored.
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
