@@ -179,6 +179,10 @@ def load_settings(path: str | Path | None = None) -> Settings:
             line = int(match.group(1)) if match else None
             raise ConfigError([Problem(file, line, "toml", str(exc))]) from exc
     try:
-        return Settings(**data)
+        settings = Settings(**data)
     except ValidationError as exc:
         raise ConfigError(_problems(exc, file, text)) from exc
+    if settings.daemon.role is Role.DISTRICT and not settings.daemon.district:
+        line = _key_lines(text).get("daemon.role")
+        raise ConfigError([Problem(file, line, "daemon.district", 'required when role = "district"')])
+    return settings
