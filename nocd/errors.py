@@ -6,7 +6,8 @@ NocdError
 ├── StorageUnavailable     the database cannot be reached or its schema is out of date
 └── DeliveryFailed         outbox / webhook / Alertmanager push
 ```
-SNMP errors (``CollectorError`` and children) live in ``collectors/errors.py``.
+SNMP errors (``CollectorError`` and children) live in ``collectors/errors.py`` with their own
+root, because ``collectors`` never imports ``nocd``; the CLI and app catch both roots.
 """
 
 from __future__ import annotations
