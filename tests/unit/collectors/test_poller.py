@@ -75,16 +75,18 @@ async def test_dead_device_does_not_delay_healthy_one_and_never_overlaps() -> No
 
     recorder = Recorder()
     poller = Poller(
-        [job("dead"), job("healthy")],
+        [job("dead", 0.1), job("healthy", 0.1)],
         poll=poll,
         sink=sink,
         observer=recorder,
-        settings=PollSettings(deadline_s=0.35, down_after_s=10.0, max_concurrent=8),
+        settings=PollSettings(deadline_s=0.8, down_after_s=10.0, max_concurrent=8),
     )
-    await run_until(poller, lambda: len(starts["healthy"]) >= 8)
+    await run_until(poller, lambda: len(starts["healthy"]) >= 12)
 
+    # Had the dead device's 0.8 s budget leaked into the healthy one's cycle, a gap would
+    # reach 0.8 s; the margin below the budget absorbs a loaded CI machine.
     gaps = [b - a for a, b in zip(starts["healthy"], starts["healthy"][1:], strict=False)]
-    assert max(gaps) < 0.1 + 0.08, f"healthy device was delayed: gaps {gaps}"
+    assert max(gaps) < 0.5, f"healthy device was delayed: gaps {gaps}"
     assert max_in_flight["dead"] == 1, "a device must never have two polls in flight"
     outcomes = {o for d, o, _ in recorder.polls if d == "dead"}
     assert PollOutcome.SKIPPED in outcomes, "due polls of a busy device are skipped"
