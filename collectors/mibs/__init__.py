@@ -1,0 +1,1 @@
+"""Pure MIB parsers: OID constants, ``COLUMNS`` to walk, and ``parse_*`` from plain values."""
