@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+pytest_plugins = ["tests.fixtures.db"]
+
 IN_CI = os.environ.get("CI", "").lower() == "true"
 REPO = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("NOCD_SHARED_DIR", REPO.parent / "shared"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import (
     JSON,
@@ -11,19 +12,54 @@ from sqlalchemy import (
     DateTime,
     ForeignKey,
     Integer,
+    MetaData,
     String,
     Text,
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-DEVICE_KINDS = ("dslam", "access_switch", "aggregation", "bras")
-SLA_CLASSES = ("residential", "business", "enterprise")
+
+class DeviceKind(StrEnum):
+    """What a device is in the access network, from the customer's port upwards."""
+
+    DSLAM = "dslam"
+    ACCESS_SWITCH = "access_switch"
+    AGGREGATION = "aggregation"
+    BRAS = "bras"
+
+
+class SlaClass(StrEnum):
+    """The service level a customer bought; SLA targets are defined per class."""
+
+    RESIDENTIAL = "residential"
+    BUSINESS = "business"
+    ENTERPRISE = "enterprise"
+
+
+DEVICE_KINDS = tuple(kind.value for kind in DeviceKind)
+SLA_CLASSES = tuple(sla.value for sla in SlaClass)
 ROLES = ("viewer", "operator", "integration", "district")
+
+# Deterministic constraint names on both backends, so that migrations can address them
+# (SQLite's batch mode needs a name to drop or alter a constraint).
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def _one_of(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(value) for value in values)})"
 
 
 class Base(DeclarativeBase):
     """Declarative base; Alembic autogenerate compares against ``Base.metadata``."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
 class District(Base):
@@ -35,13 +71,13 @@ class District(Base):
 
 class Device(Base):
     __tablename__ = "devices"
-    __table_args__ = (
-        CheckConstraint(f"kind IN {DEVICE_KINDS!r}", name="ck_devices_kind"),
-    )
+    __table_args__ = (CheckConstraint(_one_of("kind", DEVICE_KINDS), name="kind"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
-    district_id: Mapped[str] = mapped_column(ForeignKey("districts.id", ondelete="RESTRICT"), index=True)
+    district_id: Mapped[str] = mapped_column(
+        ForeignKey("districts.id", ondelete="RESTRICT"), index=True
+    )
     kind: Mapped[str] = mapped_column(String(32))
     address: Mapped[str] = mapped_column(String(64))
     port: Mapped[int] = mapped_column(Integer, default=161)
@@ -58,10 +94,11 @@ class Device(Base):
 
 class Port(Base):
     __tablename__ = "ports"
-    __table_args__ = (UniqueConstraint("device_id", "ifindex", name="uq_ports_device_ifindex"),)
+    __table_args__ = (UniqueConstraint("device_id", "ifindex"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    device_id: Mapped[int] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"), index=True)
+    # No separate index: the (device_id, ifindex) unique index serves lookups by device.
+    device_id: Mapped[int] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"))
     ifindex: Mapped[int] = mapped_column(Integer)
     name: Mapped[str | None] = mapped_column(String(200))
     description: Mapped[str | None] = mapped_column(String(400))
@@ -71,9 +108,7 @@ class Port(Base):
 
 class Customer(Base):
     __tablename__ = "customers"
-    __table_args__ = (
-        CheckConstraint(f"sla_class IN {SLA_CLASSES!r}", name="ck_customers_sla_class"),
-    )
+    __table_args__ = (CheckConstraint(_one_of("sla_class", SLA_CLASSES), name="sla_class"),)
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
@@ -83,10 +118,11 @@ class Customer(Base):
 
 class Line(Base):
     __tablename__ = "lines"
-    __table_args__ = (UniqueConstraint("device_id", "ifindex", name="uq_lines_device_ifindex"),)
+    __table_args__ = (UniqueConstraint("device_id", "ifindex"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    device_id: Mapped[int] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"), index=True)
+    # No separate index: the (device_id, ifindex) unique index serves lookups by device.
+    device_id: Mapped[int] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"))
     ifindex: Mapped[int] = mapped_column(Integer)
     port_id: Mapped[int | None] = mapped_column(ForeignKey("ports.id", ondelete="SET NULL"))
     customer_id: Mapped[str | None] = mapped_column(
@@ -110,7 +146,7 @@ class MaintenanceWindow(Base):
 
 class ApiToken(Base):
     __tablename__ = "api_tokens"
-    __table_args__ = (CheckConstraint(f"role IN {ROLES!r}", name="ck_api_tokens_role"),)
+    __table_args__ = (CheckConstraint(_one_of("role", ROLES), name="role"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
