@@ -80,6 +80,7 @@ _SHIFT: Final = 32
 _MASK: Final = (1 << _SHIFT) - 1
 _STATE_VALUES: Final = np.array([s.value for s in STATES], dtype=object)
 _STATE_CODE: Final = {s.value: i for i, s in enumerate(STATES)}
+_STATE_INDEX: Final = pd.Index([s.value for s in STATES], dtype=object)
 
 IntArray = npt.NDArray[np.int64]
 _ObjArray = npt.NDArray[np.object_]
@@ -161,11 +162,22 @@ def _ints(series: pd.Series, what: str) -> IntArray:
 
 
 def _state_codes(series: pd.Series) -> npt.NDArray[np.int8]:
-    codes = series.map(_STATE_CODE)
-    if codes.isna().any():
-        bad = sorted({str(v) for v in series[codes.isna()]})
+    codes = _STATE_INDEX.get_indexer(pd.Index(series.to_numpy(dtype=object)))
+    if np.any(codes < 0):
+        bad = sorted({str(v) for v in series.to_numpy(dtype=object)[codes < 0]})
         raise ValueError(f"unknown states {bad}; expected one of {[s.value for s in STATES]}")
-    return np.asarray(codes.to_numpy(dtype=np.int8), dtype=np.int8)
+    return codes.astype(np.int8)
+
+
+def _sorted_unique(values: IntArray) -> IntArray:
+    """np.unique for int64 keys (sort-based: much faster than the hash path here)."""
+    values = np.sort(values)
+    if len(values) == 0:
+        return values
+    keep = np.empty(len(values), dtype=bool)
+    keep[0] = True
+    np.not_equal(values[1:], values[:-1], out=keep[1:])
+    return values[keep]
 
 
 def _factorize(*columns: pd.Series) -> tuple[list[IntArray], _ObjArray]:
@@ -283,7 +295,7 @@ def _sweep(
     k: _Keyed, ws: IntArray, we: IntArray
 ) -> tuple[IntArray, IntArray, npt.NDArray[np.int8], npt.NDArray[np.bool_]]:
     """Elementary segments of the timeline cut at every window edge, each flagged inside/outside."""
-    bounds = np.unique(np.concatenate([k.start, k.end, ws, we]))
+    bounds = _sorted_unique(np.concatenate([k.start, k.end, ws, we]))
     seg_s, seg_e = bounds[:-1], bounds[1:]
     i = np.searchsorted(k.start, seg_s, side="right") - 1
     if len(k.start):
@@ -369,7 +381,9 @@ def fill_gaps(
     # gaps before each interval, after each entity's last one, and whole windows for the rest
     gap_s = [prev_end[ks > prev_end], ke[last_of_entity]]
     gap_e = [ks[ks > prev_end], _key(codes[last_of_entity], np.int64(window.end))]
-    absent = np.setdiff1d(np.arange(len(uniques), dtype=np.int64), codes)
+    present = np.zeros(len(uniques), dtype=bool)
+    present[codes] = True
+    absent = np.flatnonzero(~present).astype(np.int64)
     if len(absent) and window.seconds:
         gap_s.append(_key(absent, np.int64(window.start)))
         gap_e.append(_key(absent, np.int64(window.end)))
