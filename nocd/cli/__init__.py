@@ -8,6 +8,8 @@ from typing import Annotated
 import typer
 
 from nocd import __version__
+from nocd.cli import db as db_cli
+from nocd.cli import inventory as inventory_cli
 from nocd.cli.common import EXIT_BAD_INPUT, err, out
 from nocd.config import load_settings
 from nocd.errors import ConfigError
@@ -43,6 +45,8 @@ def version() -> None:
 
 # Command groups register themselves below, one import per module.
 # from nocd.cli import db, inventory, daemon, poll, lab  (added as they are built)
+app.add_typer(db_cli.app)
+app.add_typer(inventory_cli.app)
 
 
 def main() -> None:

@@ -45,8 +45,10 @@ __all__ = [
     "UpsertCounts",
     "count_devices",
     "customer_ids",
+    "customers_by_id",
     "device_parents",
     "devices_by_district",
+    "devices_by_name",
     "district_ids",
     "export_all",
     "get_customer",
@@ -457,6 +459,24 @@ def export_all(session: Session) -> InventorySnapshot:
 # --- key sets and usage, for validating an import against what is stored ------------------
 
 
+def devices_by_name(session: Session, names: Collection[str]) -> dict[str, DeviceRecord]:
+    """The stored devices among ``names``, by name."""
+    found: dict[str, DeviceRecord] = {}
+    for chunk in _chunks(sorted(names)):
+        stmt = _device_select().where(Device.name.in_(chunk))
+        found.update({row.name: _device(row) for row in session.execute(stmt)})
+    return found
+
+
+def customers_by_id(session: Session, ids: Collection[str]) -> dict[str, CustomerRecord]:
+    """The stored customers among ``ids``, by id."""
+    found: dict[str, CustomerRecord] = {}
+    for chunk in _chunks(sorted(ids)):
+        stmt = _customer_select().where(Customer.id.in_(chunk))
+        found.update({row.id: _customer(row) for row in session.execute(stmt)})
+    return found
+
+
 def district_ids(session: Session) -> set[str]:
     """Every district id."""
     return set(session.scalars(select(District.id)))
@@ -549,10 +569,7 @@ def upsert_districts(session: Session, records: Iterable[DistrictRecord]) -> Ups
 def upsert_customers(session: Session, records: Iterable[CustomerRecord]) -> UpsertCounts:
     """Create or update customers by id."""
     records = list(records)
-    existing: dict[str, CustomerRecord] = {}
-    for chunk in _chunks([r.id for r in records]):
-        stmt = _customer_select().where(Customer.id.in_(chunk))
-        existing.update({row.id: _customer(row) for row in session.execute(stmt)})
+    existing = customers_by_id(session, {r.id for r in records})
 
     def values(r: CustomerRecord) -> dict[str, Any]:
         return {"id": r.id, "name": r.name, "sla_class": r.sla_class.value, "contact": r.contact}
@@ -589,10 +606,7 @@ def upsert_devices(session: Session, records: Iterable[DeviceRecord]) -> UpsertC
     unknown district fails on the foreign key (``IntegrityError``).
     """
     records = [replace(r, id=None) for r in records]
-    existing: dict[str, DeviceRecord] = {}
-    for chunk in _chunks([r.name for r in records]):
-        stmt = _device_select().where(Device.name.in_(chunk))
-        existing.update({row.name: _device(row) for row in session.execute(stmt)})
+    existing = devices_by_name(session, {r.name for r in records})
 
     def values(r: DeviceRecord) -> dict[str, Any]:
         return {
