@@ -1,0 +1,1 @@
+"""HTTP API: FastAPI routers, their schemas and dependencies. Assembled only by ``nocd.app``."""

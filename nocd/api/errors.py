@@ -1,0 +1,73 @@
+"""Exception handlers: how nocd errors become HTTP responses (shapes documented in docs/api.md).
+
+- ConfigError (bad inventory) → 422 ``{"detail": str, "problems": [{file, line, field,
+  message, text}]}``
+- request validation (FastAPI's default, kept) → 422 ``{"detail": [{"loc", "msg", "type"}]}``
+- IntegrityError (duplicate, still referenced) → 409 ``{"detail": str}``
+- StorageUnavailable, OperationalError (database down) → 503 ``{"detail": str}``
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request, status
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
+
+from nocd.errors import ConfigError, StorageUnavailable
+
+__all__ = ["install_error_handlers", "problems_body"]
+
+_logger = logging.getLogger(__name__)
+
+
+def problems_body(exc: ConfigError) -> dict[str, object]:
+    """The 422 body for a ConfigError: a summary plus every located problem."""
+    return {
+        "detail": f"{len(exc.problems)} problem(s); nothing was written",
+        "problems": [
+            {
+                "file": problem.file,
+                "line": problem.line,
+                "field": problem.field,
+                "message": problem.message,
+                "text": str(problem),
+            }
+            for problem in exc.problems
+        ],
+    }
+
+
+async def _config_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ConfigError)
+    return JSONResponse(problems_body(exc), status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
+
+
+async def _integrity_error(request: Request, exc: Exception) -> JSONResponse:
+    # The constraint text may quote row values; keep it out of the response and the log.
+    _logger.debug("integrity error on %s %s: %s", request.method, request.url.path, exc)
+    return JSONResponse(
+        {"detail": "the change conflicts with existing data (duplicate or still referenced)"},
+        status_code=status.HTTP_409_CONFLICT,
+    )
+
+
+async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    # One ERROR per outage comes from the scheduled readiness check, not one per request.
+    _logger.debug("database unavailable on %s %s: %s", request.method, request.url.path, exc)
+    return JSONResponse(
+        {"detail": "database unavailable"},
+        status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+        headers={"Retry-After": "10"},
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Register the handlers above on ``app``."""
+    app.add_exception_handler(ConfigError, _config_error)
+    app.add_exception_handler(IntegrityError, _integrity_error)
+    app.add_exception_handler(StorageUnavailable, _database_unavailable)
+    # The driver lost or never got its connection (server down, database dropped, file gone).
+    app.add_exception_handler(OperationalError, _database_unavailable)
+    app.add_exception_handler(InterfaceError, _database_unavailable)

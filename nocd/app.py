@@ -1,0 +1,242 @@
+"""The one wiring place: builds the FastAPI app and runs the daemon (HTTP + scheduler, one loop).
+
+app = create_app(settings)            # in-process, e.g. httpx.ASGITransport(app) in tests
+asyncio.run(run_daemon(settings))     # `nocd run`: until SIGTERM/SIGINT
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import signal
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
+from datetime import UTC
+from functools import partial
+
+import uvicorn
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from nocd import __version__
+from nocd.api import health, inventory
+from nocd.api import metrics as metrics_api
+from nocd.api.errors import install_error_handlers
+from nocd.config import Settings
+from nocd.metrics import build_registry
+from nocd.storage import db, inventory_repo
+
+__all__ = [
+    "READINESS_INTERVAL_S",
+    "SHUTDOWN_GRACE_S",
+    "configure_logging",
+    "create_app",
+    "run_daemon",
+]
+
+_logger = logging.getLogger(__name__)
+
+READINESS_INTERVAL_S = 10.0  # how often the scheduler re-checks the database
+SHUTDOWN_GRACE_S = 3  # open requests get this long after SIGTERM; the promise is exit < 5 s
+
+_DESCRIPTION = """\
+REST API of nocd, the broadband access-network monitoring daemon.
+
+Every `/api/v1` route needs `Authorization: Bearer <token>` (tokens come from
+`nocd token create`). Reads accept any role; writes need the `operator` role.
+"""
+
+
+def create_app(
+    settings: Settings,
+    *,
+    engine: Engine | None = None,
+    session_factory: Callable[[], Session] | None = None,
+    registry: CollectorRegistry | None = None,
+) -> FastAPI:
+    """The FastAPI app with every router, its own metrics registry and database health.
+
+    ``engine`` defaults to one made from ``settings.storage.url`` (disposed at lifespan end);
+    ``session_factory`` defaults to sessions on that engine. Tests pass a factory bound to
+    an outer transaction. Nothing here touches the database until a request arrives.
+    """
+    owned_engine = engine is None
+    engine = engine if engine is not None else db.make_engine(settings.storage.url)
+    sessions = session_factory if session_factory is not None else db.session_factory(engine)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        if owned_engine:
+            engine.dispose()
+
+    app = FastAPI(
+        title="nocd",
+        version=__version__,
+        description=_DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.session_factory = sessions
+    app.state.db_health = health.DatabaseHealth(engine, db.check_schema)
+    app.state.registry = (
+        registry
+        if registry is not None
+        else build_registry(
+            role=settings.daemon.role.value,
+            device_counts=partial(_device_counts, sessions),
+        )
+    )
+    install_error_handlers(app)
+    app.include_router(health.router)
+    app.include_router(metrics_api.router)
+    app.include_router(inventory.router)
+    return app
+
+
+def _device_counts(sessions: Callable[[], Session]) -> Mapping[str, Mapping[str, int]]:
+    """district → kind → devices, read at scrape time (the metrics thread, not the loop)."""
+    with sessions() as session:
+        return inventory_repo.count_devices(session)
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handling: ``run_daemon`` owns SIGTERM/SIGINT.
+
+    uvicorn's handlers would re-raise the signal after shutdown, so the process would die
+    of SIGTERM (exit 143) instead of exiting 0.
+    """
+
+    @contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+async def run_daemon(
+    settings: Settings, *, readiness_interval_s: float = READINESS_INTERVAL_S
+) -> None:
+    """Serve HTTP and run the scheduler in this event loop until SIGTERM/SIGINT.
+
+    Raises ``StorageUnavailable`` before serving anything when the database cannot be
+    reached or its schema is not current (the message says to run ``nocd db upgrade``).
+    """
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    server: _Server | None = None
+
+    def on_signal(signum: signal.Signals) -> None:
+        if stop.is_set() and server is not None:
+            _logger.warning("%s again: stopping without waiting for open requests", signum.name)
+            server.force_exit = True
+        else:
+            _logger.info("%s received: stopping", signum.name)
+        stop.set()
+
+    # Installed first, so that a signal during the start-up checks also ends cleanly.
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, on_signal, signum)
+    engine = db.make_engine(settings.storage.url)
+    try:
+        revision = await asyncio.to_thread(db.check_schema, engine)
+        _logger.info(
+            "nocd %s starting: role=%s, database %s at revision %s",
+            __version__,
+            settings.daemon.role.value,
+            db.safe_url(engine.url),
+            revision,
+        )
+        app = create_app(settings, engine=engine)
+        server = _make_server(app, settings)
+        if not stop.is_set():
+            await _serve(app, server, stop, readiness_interval_s)
+    finally:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
+        engine.dispose()
+    _logger.info("nocd stopped")
+
+
+def _make_server(app: FastAPI, settings: Settings) -> _Server:
+    return _Server(
+        uvicorn.Config(
+            app,
+            host=settings.api.host,
+            port=settings.api.port,
+            log_config=None,  # our handlers (configure_logging), not uvicorn's
+            access_log=settings.daemon.log_level == "DEBUG",
+            lifespan="on",
+            timeout_graceful_shutdown=SHUTDOWN_GRACE_S,
+        )
+    )
+
+
+async def _serve(
+    app: FastAPI, server: _Server, stop: asyncio.Event, readiness_interval_s: float
+) -> None:
+    db_health: health.DatabaseHealth = app.state.db_health
+    await db_health.check()
+    scheduler = AsyncIOScheduler(timezone=UTC)
+    # Job bodies hold no logic: each calls one coroutine wired here.
+    scheduler.add_job(
+        db_health.check,
+        "interval",
+        seconds=readiness_interval_s,
+        id="readiness",
+        max_instances=1,
+        coalesce=True,
+    )
+
+    async def serve() -> None:
+        try:
+            await server.serve()
+        finally:
+            stop.set()  # the server ended on its own (e.g. could not bind): stop the rest
+
+    async def stop_on_signal() -> None:
+        await stop.wait()
+        server.should_exit = True
+
+    scheduler.start()
+    try:
+        async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(serve(), name="http")
+            tasks.create_task(stop_on_signal(), name="stop")
+    finally:
+        scheduler.shutdown(wait=False)
+
+
+# Bearer tokens and passwords in URLs, should any library ever put one in a log message.
+_SECRET_PATTERNS = (
+    (re.compile(r"(?i)(bearer\s+)\S+"), r"\1***"),
+    (re.compile(r"\bnocd_[A-Za-z0-9_\-]{16,}"), "nocd_***"),
+    (re.compile(r"(://[^:/@\s]+:)[^@\s]+@"), r"\1***@"),
+)
+
+
+class _RedactSecrets(logging.Filter):
+    """Masks token- and password-shaped strings in every record before it is written."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = message
+        for pattern, replacement in _SECRET_PATTERNS:
+            redacted = pattern.sub(replacement, redacted)
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        return True
+
+
+def configure_logging(level: str) -> None:
+    """Root logging to stderr at ``level``; chatty libraries stay at WARNING unless DEBUG."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(_RedactSecrets())
+    logging.basicConfig(level=level, handlers=[handler], force=True)
+    quiet = logging.DEBUG if level == "DEBUG" else logging.WARNING
+    for name in ("apscheduler", "uvicorn.access", "httpx", "alembic"):
+        logging.getLogger(name).setLevel(quiet)
