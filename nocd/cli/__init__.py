@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from nocd import __version__
+from nocd.cli import daemon as daemon_cli
 from nocd.cli import db as db_cli
 from nocd.cli import inventory as inventory_cli
 from nocd.cli.common import EXIT_BAD_INPUT, err, out
@@ -47,6 +48,7 @@ def version() -> None:
 # from nocd.cli import db, inventory, daemon, poll, lab  (added as they are built)
 app.add_typer(db_cli.app)
 app.add_typer(inventory_cli.app)
+daemon_cli.register(app)
 
 
 def main() -> None:
