@@ -627,6 +627,7 @@ class Lab:
         epoch = time.time()
         booted: dict[str, float] = {}
         customer_no = 100000
+        dslam_no = 0
 
         for d in range(1, spec.districts + 1):
             alloc = _Allocator(spec, d, devices, booted, epoch, rng)
@@ -646,7 +647,11 @@ class Lab:
                                 agg.name, "access_switch", spec.access_ports)
                     children.append((sw, _write_access_switch(spec, sw, lab_dir, rng, booted)))
                 for k in range(1, spec.dslams + 1):
-                    tech = "vdsl2" if rng.random() < spec.vdsl2_share else "adsl2plus"
+                    # Interleave deterministically: with share 0.5 every second DSLAM is VDSL2.
+                    dslam_no += 1
+                    share = spec.vdsl2_share
+                    vdsl = math.floor(dslam_no * share) > math.floor((dslam_no - 1) * share)
+                    tech = "vdsl2" if vdsl else "adsl2plus"
                     dslam = device(f"{district}-agg{a:02d}-dslam-{k:02d}", "dslam", tech,
                                    agg.name, f"dslam-{tech}")
                     uplink, dslam_lines = _write_dslam(spec, dslam, lab_dir, rng, customer_no)
@@ -835,27 +840,41 @@ def _live_record(line: str, rng: random.Random) -> str:
     """Route one recorded record through the lab module (faults apply; counters advance)."""
     oid, sep, rest = line.partition("|")
     tag, sep2, value = rest.partition("|")
-    if not sep or not sep2 or ":" in tag:
-        return line  # comment, broken, or already has its own variation module
-    if oid == snmpv2_mib.SYS_UPTIME and tag == "67":
-        return f"{oid}|67:{MODULE_NAME}|up"
+    if not sep or not sep2:
+        return line  # comment or broken: kept as recorded
+    if oid == snmpv2_mib.SYS_UPTIME and tag.split(":")[0] == "67":
+        return f"{oid}|67:{MODULE_NAME}|up"  # also replaces a recorded numeric uptime
+    if ":" in tag:
+        return line  # has its own variation module (h3c-e528-2's CPU gauge): left alone
     if tag in ("65", "70") and oid.rsplit(".", 1)[0] in _LIVE_COUNTER_COLUMNS and value.isdigit():
         rate = rng.uniform(2e4, 2e6)
         return f"{oid}|{tag}:{MODULE_NAME}|ctr:{rate:.1f}:{value}"
     return f"{oid}|{tag}:{MODULE_NAME}|={value}"
 
 
-def prepare_recordings(source: Path, lab_dir: Path, *, port: int = 1161, seed: int = 1) -> LabPlan:
+def prepare_recordings(
+    source: Path,
+    lab_dir: Path,
+    *,
+    names: Sequence[str] = (),
+    port: int = 1161,
+    seed: int = 1,
+) -> LabPlan:
     """Copy the real recordings into ``lab_dir/data`` (bz2 decompressed), wired to the lab module.
 
     Their record order is kept exactly (some are out of order upstream, a free robustness
     test). Every record goes through the ``nocdlab`` module, so faults work on them too, and
-    IF-MIB octet counters advance. Nothing is written next to ``source``.
+    IF-MIB octet counters advance. Nothing is written next to ``source``. ``names`` (file
+    names without extension) picks a subset; by default every recording is served.
     """
     rng = random.Random(seed)
     data_dir = lab_dir / "data"
     data_dir.mkdir(parents=True, exist_ok=True)
+    for old in data_dir.glob("*.snmprec"):
+        old.unlink()
     files = sorted([*source.glob("*.snmprec"), *source.glob("*.snmprec.bz2")])
+    if names:
+        files = [f for f in files if f.name.removesuffix(".bz2").removesuffix(".snmprec") in names]
     if not files:
         raise LabError(f"no .snmprec recordings in {source}")
     devices: list[LabDevice] = []
