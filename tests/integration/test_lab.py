@@ -205,7 +205,8 @@ async def test_snr_collapse_hits_only_the_chosen_lines(
     try:
         for ifindex in chosen:
             assert await _int(client, lab, ADSL_DSLAM, f"{adsl.ATUR_CURR_SNR_MGN}.{ifindex}") == 5
-        spared_snr = await _int(client, lab, ADSL_DSLAM, f"{adsl.ATUR_CURR_SNR_MGN}.{spared.ifindex}")
+        spared_oid = f"{adsl.ATUR_CURR_SNR_MGN}.{spared.ifindex}"
+        spared_snr = await _int(client, lab, ADSL_DSLAM, spared_oid)
         assert spared_snr == spared.snr_down_tenth_db
         vdsl_oid = f"{VDSL2_BAND_SNR}.{vdsl_line.ifindex}.{downstream_band}"
         assert await _int(client, lab, VDSL_DSLAM, vdsl_oid) == 5
