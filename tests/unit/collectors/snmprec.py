@@ -3,7 +3,7 @@
 A line is ``oid|tag|value``. The conversion mirrors what ``collectors.engine`` does at the
 pysnmp boundary (see ``collectors/values.py``): integer tags → int, OCTET STRING → bytes
 (``4x`` is hex), OBJECT IDENTIFIER / IpAddress → dotted str. A ``numeric`` variation record
-(``67:numeric|rate=100``) contributes its ``initial=`` value, or 0 when it has none.
+(``67:numeric|rate=100``) contributes its value at start-up: initial × scale + offset.
 """
 
 from __future__ import annotations
@@ -35,7 +35,11 @@ def _convert(tag: str, text: str) -> SnmpValue:
     base = base.rstrip("x")
     if variation:
         params = dict(p.split("=", 1) for p in text.split(",") if "=" in p)
-        return int(params.get("initial", "0")) if base in _INT_TAGS else None
+        if base not in _INT_TAGS:
+            return None
+        # snmpsim `numeric` at t=0: initial × scale + offset (deviation left out).
+        value = float(params.get("initial", "0")) * float(params.get("scale", "1"))
+        return int(value + float(params.get("offset", "0")))
     if base in _INT_TAGS:
         return int(text, 16) if hexed else int(text)
     if base in {"4", "68"}:
