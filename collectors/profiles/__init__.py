@@ -46,6 +46,7 @@ from collectors.profiles.base import (
     ResourceColumns,
     Schedule,
     columns_for,
+    read_metrics,
 )
 
 __all__ = [
@@ -64,6 +65,7 @@ __all__ = [
     "columns_for",
     "match_profile",
     "profile_by_name",
+    "read_metrics",
 ]
 
 # Generic profiles in probe order; the last one (generic switch) always fits.

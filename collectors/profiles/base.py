@@ -13,7 +13,9 @@ from enum import StrEnum
 from types import MappingProxyType
 
 from collectors.mibs import adsl_line_mib, host_resources_mib, if_mib, vdsl2_line_mib
+from collectors.mibs._values import as_int
 from collectors.mibs.vendor_resources import ResourceColumns
+from collectors.values import Table
 
 __all__ = [
     "PROBE_OIDS",
@@ -27,6 +29,7 @@ __all__ = [
     "ResourceColumns",
     "Schedule",
     "columns_for",
+    "read_metrics",
 ]
 
 
@@ -148,3 +151,21 @@ class DeviceProfile:
 def columns_for(profile: DeviceProfile) -> dict[MibTable, tuple[str, ...]]:
     """Column OIDs to walk per table of ``profile`` (vendor CPU/memory and metrics not included)."""
     return {table: TABLE_COLUMNS[table] for table in MibTable if table in profile.tables}
+
+
+def read_metrics(specs: tuple[MetricSpec, ...], table: Table) -> dict[str, dict[str, float]]:
+    """Metric key → index suffix → scaled value, from walked ``spec.column``s.
+
+    Non-integer values and ``ignore_values`` are left out; COUNTER metrics come back raw
+    (scale 1 is advised) for ``collectors.counters`` to turn into rates.
+    """
+    out: dict[str, dict[str, float]] = {}
+    for spec in specs:
+        values: dict[str, float] = {}
+        for idx, value in table.get(spec.column, {}).items():
+            raw = as_int(value)
+            if raw is None or raw in spec.ignore_values:
+                continue
+            values[idx] = raw * spec.scale
+        out[spec.key] = values
+    return out

@@ -126,3 +126,14 @@ def test_vendor_resource_columns_answer_in_the_recording(name, profile_name):
     res = parse_vendor_resources(load_table(path, spec.columns()), spec)
     assert res.cpu_load_percent is not None
     assert 0 <= res.cpu_load_percent <= 100
+
+
+def test_read_metrics_scales_and_skips_placeholders():
+    from collectors.profiles import MetricSpec, read_metrics
+
+    specs = (
+        MetricSpec(key="temp_celsius", column="1.2.3", scale=0.5, ignore_values=frozenset({0})),
+    )
+    assert read_metrics(specs, {"1.2.3": {"1": 80, "2": 0, "3": b"x"}}) == {
+        "temp_celsius": {"1": 40.0}
+    }
