@@ -227,7 +227,7 @@ def test_many_rows_should_upsert_in_chunks(session):
     """More keys than one IN (...) list holds (500), on both backends."""
     repo.upsert_districts(session, [DistrictRecord(id="xihu", name="X")])
     repo.upsert_devices(session, [device("d")])
-    repo.upsert_customers(session, [CustomerRecord(id=f"C{i}", name="n") for i in range(1200)])
+    repo.upsert_customers(session, [CustomerRecord(id=f"C{i}", name="n") for i in range(1, 1201)])
     lines = [
         LineRecord(device="d", ifindex=i, customer=f"C{i}", plan_down_kbps=1, plan_up_kbps=1)
         for i in range(1, 1201)
