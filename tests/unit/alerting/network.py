@@ -165,9 +165,7 @@ class Pipeline:
         maintenance: Iterable[MaintenanceWindow] = (),
     ) -> Correlation:
         observations = tuple(observations)
-        self.evaluation, transitions = run_evaluate(
-            self.rules, observations, self.evaluation, now
-        )
+        self.evaluation, transitions = run_evaluate(self.rules, observations, self.evaluation, now)
         kwargs = {} if self.config is None else {"config": self.config}
         result = run_correlate(
             self.evaluation.firing(),
@@ -182,7 +180,10 @@ class Pipeline:
         windows = tuple(maintenance)
         alerts = reconcile_alerts(
             self.open_alerts,
-            (*result.alerts, *(t.alert for t in transitions if t.alert.status is AlertStatus.RESOLVED)),
+            (
+                *result.alerts,
+                *(t.alert for t in transitions if t.alert.status is AlertStatus.RESOLVED),
+            ),
             now,
             maintenance=windows,
             topology=self.network.topology,

@@ -7,8 +7,6 @@ incidents and the notifications sent.
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import pytest
 
 from alerting.correlation import (
@@ -54,7 +52,7 @@ def storm() -> Pipeline:
     pipe = Pipeline(network=net)
     pipe.cycle(everything(net, -30, agg=UP, children=UP), at(0))
     # t=30: children already down (polled at 10 s), the agg was polled at 3 s, still up
-    obs = everything(net, 9, agg=None, children=DOWN) + [observe(net.aggregation, at(3), UP)]
+    obs = [*everything(net, 9, agg=None, children=DOWN), observe(net.aggregation, at(3), UP)]
     pipe.cycle(obs, at(30))
     for t in range(60, 361, 30):
         obs = everything(net, t - 20, agg=None, children=DOWN)
@@ -113,8 +111,11 @@ def test_storm_notifies_only_the_root_although_children_fired_first(storm: Pipel
 def test_storm_children_are_explainable(storm: Pipeline) -> None:
     net = storm.network
     assert storm.last is not None
-    for key in ("line_down:line:dslam-3/line-17", "uplink_port_down:port:dslam-2/uplink",
-                "device_down:device:dslam-4"):
+    for key in (
+        "line_down:line:dslam-3/line-17",
+        "uplink_port_down:port:dslam-2/uplink",
+        "device_down:device:dslam-4",
+    ):
         why = explain(key, storm.last, net.topology)
         assert why.suppressed, key
         assert why.suppressed_by == AGG_DOWN, key
@@ -133,7 +134,7 @@ def test_storm_recovery_resolves_everything_without_child_notifications(storm: P
     net = storm.network
     sent_before = len(storm.notified)
     # the agg is back at 400 s; the children's polls at 391/392 s still say down (stale)
-    obs = everything(net, 390, agg=None, children=DOWN) + [observe(net.aggregation, at(405), UP)]
+    obs = [*everything(net, 390, agg=None, children=DOWN), observe(net.aggregation, at(405), UP)]
     storm.cycle(obs, at(420))
     assert AGG_DOWN not in storm.open_alerts
     assert storm.unsuppressed() == [], "stale child verdicts are held, not a new storm"
@@ -175,13 +176,15 @@ def test_held_child_is_released_when_the_parent_never_confirms() -> None:
 SILENT_CASES = [
     ("silent district: unknown devices raise nothing", False, False),
     ("silent district: a firing device alert is suppressed, not resolved", True, False),
-    ("silent district reported by both the rule and the collector state is one alert",
-     False, True),
+    ("silent district reported by both the rule and the collector state is one alert", False, True),
 ]
 
 
-@pytest.mark.parametrize(("description", "down_before", "district_observed"), SILENT_CASES,
-                         ids=[c[0] for c in SILENT_CASES])
+@pytest.mark.parametrize(
+    ("description", "down_before", "district_observed"),
+    SILENT_CASES,
+    ids=[c[0] for c in SILENT_CASES],
+)
 def test_silent_district_is_one_alert_and_no_device_alarms(
     description, down_before, district_observed
 ) -> None:
@@ -194,8 +197,9 @@ def test_silent_district_is_one_alert_and_no_device_alarms(
         obs = [observe(net.remote, at(t), UNKNOWN, district="d2")]
         obs += everything(net, t - 5, agg=UP, children=UP)
         if district_observed:
-            obs.append(observe(EntityRef(kind=EntityKind.DISTRICT, id="d2"), at(t), DOWN,
-                               district="d2"))
+            obs.append(
+                observe(EntityRef(kind=EntityKind.DISTRICT, id="d2"), at(t), DOWN, district="d2")
+            )
         pipe.cycle(obs, at(t), collectors={"d1": UP, "d2": UNKNOWN})
     unsuppressed = [a.key for a in pipe.unsuppressed()]
     assert unsuppressed == ["district_silent:district:d2"], description
@@ -213,23 +217,15 @@ def test_silent_district_is_one_alert_and_no_device_alarms(
     # the district reports again: the silent alert resolves
     obs = [observe(net.remote, at(630), UP, district="d2")]
     if district_observed:
-        obs.append(observe(EntityRef(kind=EntityKind.DISTRICT, id="d2"), at(630), UP,
-                           district="d2"))
+        obs.append(
+            observe(EntityRef(kind=EntityKind.DISTRICT, id="d2"), at(630), UP, district="d2")
+        )
     pipe.cycle(obs, at(630))
     assert "district_silent:district:d2" not in pipe.open_alerts, description
     assert pipe.open_alerts == {}, description
 
 
 # --- flapping ---------------------------------------------------------------------------------
-
-
-def toggling(ref: EntityRef, start: float, end: float, period: float) -> list[tuple[float, object]]:
-    out, state, t = [], DOWN, start
-    while t < end:
-        out.append((t, state))
-        state = UP if state is DOWN else DOWN
-        t += period
-    return out
 
 
 def test_fast_flapping_port_is_one_flapping_alert_not_a_storm() -> None:
@@ -278,16 +274,25 @@ FLAP_CASES = [
     ("5 changes in 15 min is not flapping", [0, 60, 120, 180, 240], 300, False),
     ("6 changes in 15 min is flapping", [0, 60, 120, 180, 240, 300], 330, True),
     ("6 changes spread over more than 15 min is not", [0, 200, 400, 600, 800, 1000], 1010, False),
-    ("flapping holds while 3 changes remain in the window",
-     [0, 60, 120, 180, 240, 300, 700, 760, 820], 1300, True),
-    ("flapping ends at 2 changes in the window (hysteresis)",
-     [0, 60, 120, 180, 240, 300, 700, 760], 1300, False),
+    (
+        "flapping holds while 3 changes remain in the window",
+        [0, 60, 120, 180, 240, 300, 700, 760, 820],
+        1300,
+        True,
+    ),
+    (
+        "flapping ends at 2 changes in the window (hysteresis)",
+        [0, 60, 120, 180, 240, 300, 700, 760],
+        1300,
+        False,
+    ),
     ("a quiet window ends flapping", [0, 60, 120, 180, 240, 300], 1300, False),
 ]
 
 
-@pytest.mark.parametrize(("description", "changes", "now", "expected"), FLAP_CASES,
-                         ids=[c[0] for c in FLAP_CASES])
+@pytest.mark.parametrize(
+    ("description", "changes", "now", "expected"), FLAP_CASES, ids=[c[0] for c in FLAP_CASES]
+)
 def test_flapping_enter_and_leave_hysteresis(description, changes, now, expected) -> None:
     net = build_network(dslams=1, lines_per_dslam=0)
     topology = net.topology
@@ -296,8 +301,14 @@ def test_flapping_enter_and_leave_hysteresis(description, changes, now, expected
     current = UP
     for t in changes:
         current = DOWN if current is UP else UP
-        state = correlate((), topology, {"d1": UP}, at(t),
-                          observations=[observe(uplink, at(t), current)], previous=state.state)
+        state = correlate(
+            (),
+            topology,
+            {"d1": UP},
+            at(t),
+            observations=[observe(uplink, at(t), current)],
+            previous=state.state,
+        )
     result = correlate((), topology, {"d1": UP}, at(now), previous=state.state)
     flapping = [a.key for a in result.alerts if a.rule == "flapping"]
     assert (flapping == ["flapping:port:dslam-1/uplink"]) is expected, description
@@ -322,16 +333,31 @@ def test_retraining_line_becomes_one_flapping_alert() -> None:
 
 GROUP_CASES = [
     # description, lines down, seconds between their failures, expected unsuppressed
-    ("6 lines down together on one DSLAM: one group alert", 6, 0, ["line_alarm_group:device:dslam-2"]),
+    (
+        "6 lines down together on one DSLAM: one group alert",
+        6,
+        0,
+        ["line_alarm_group:device:dslam-2"],
+    ),
     ("5 lines within 15 min: one group alert", 5, 200, ["line_alarm_group:device:dslam-2"]),
-    ("4 lines down: each stands alone", 4, 0, [f"line_down:line:dslam-2/line-{j}" for j in range(4)]),
-    ("5 lines failing 20 min apart: no group", 5, 1200,
-     [f"line_down:line:dslam-2/line-{j}" for j in range(5)]),
+    (
+        "4 lines down: each stands alone",
+        4,
+        0,
+        [f"line_down:line:dslam-2/line-{j}" for j in range(4)],
+    ),
+    (
+        "5 lines failing 20 min apart: no group",
+        5,
+        1200,
+        [f"line_down:line:dslam-2/line-{j}" for j in range(5)],
+    ),
 ]
 
 
-@pytest.mark.parametrize(("description", "count", "spacing", "expected"), GROUP_CASES,
-                         ids=[c[0] for c in GROUP_CASES])
+@pytest.mark.parametrize(
+    ("description", "count", "spacing", "expected"), GROUP_CASES, ids=[c[0] for c in GROUP_CASES]
+)
 def test_many_line_alerts_on_one_dslam_become_one_incident(
     description, count, spacing, expected
 ) -> None:
@@ -341,8 +367,9 @@ def test_many_line_alerts_on_one_dslam_become_one_incident(
     end = max(down_at.values()) + 120
     for t in range(0, end + 1, 30):
         obs = [observe(d, at(t), UP) for d in (net.aggregation, *net.dslams)]
-        obs += [observe(ref, at(t), DOWN if t >= down_at.get(ref, 10**9) else UP)
-                for ref in net.lines]
+        obs += [
+            observe(ref, at(t), DOWN if t >= down_at.get(ref, 10**9) else UP) for ref in net.lines
+        ]
         pipe.cycle(obs, at(t))
     assert sorted(a.key for a in pipe.unsuppressed()) == sorted(expected), description
     assert len(pipe.open_incidents) == len(expected), description
@@ -376,8 +403,9 @@ def test_wide_area_event_on_a_dslam_explains_its_line_alerts() -> None:
 
 def test_topology_ancestors_stop_on_a_cycle() -> None:
     a, b = device("a"), device("b")
-    topology = Topology.build([Node(entity=a, district="d", parent=b),
-                               Node(entity=b, district="d", parent=a)])
+    topology = Topology.build(
+        [Node(entity=a, district="d", parent=b), Node(entity=b, district="d", parent=a)]
+    )
     assert topology.ancestors(a) == (b,)
 
 
@@ -390,9 +418,15 @@ def test_uplink_port_outage_takes_out_its_device_subtree() -> None:
 
 def test_same_cycle_twice_gives_the_same_correlation() -> None:
     net = build_network(dslams=1, lines_per_dslam=0)
-    alert = Alert(key="device_down:device:dslam-1", rule="device_down", severity=Severity.WARNING,
-                  entity=device("dslam-1"), district="d1", status=AlertStatus.FIRING,
-                  started_at=at(0))
+    alert = Alert(
+        key="device_down:device:dslam-1",
+        rule="device_down",
+        severity=Severity.WARNING,
+        entity=device("dslam-1"),
+        district="d1",
+        status=AlertStatus.FIRING,
+        started_at=at(0),
+    )
     first = correlate([alert], net.topology, {"d1": UP}, at(60))
     second = correlate([alert], net.topology, {"d1": UP}, at(60), previous=first.state)
     assert first.alerts == second.alerts
