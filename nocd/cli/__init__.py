@@ -11,6 +11,7 @@ from nocd import __version__
 from nocd.cli import daemon as daemon_cli
 from nocd.cli import db as db_cli
 from nocd.cli import inventory as inventory_cli
+from nocd.cli import lab as lab_cli
 from nocd.cli.common import EXIT_BAD_INPUT, err, out
 from nocd.config import load_settings
 from nocd.errors import ConfigError
@@ -48,6 +49,7 @@ def version() -> None:
 # from nocd.cli import db, inventory, daemon, poll, lab  (added as they are built)
 app.add_typer(db_cli.app)
 app.add_typer(inventory_cli.app)
+app.add_typer(lab_cli.app)
 daemon_cli.register(app)
 
 
