@@ -222,9 +222,11 @@ def _fill_redacted(session: Session, doc: InventoryDocument) -> InventoryDocumen
         old_snmp: inv.SnmpIn = row.item.snmp
         old = stored.get(row.item.name)
         updates: dict[str, SecretStr] = {}
+        unresolved: set[str] = set()
         for name in fields:
             kept = getattr(old.snmp, name) if old is not None else None
             if kept is None:
+                unresolved.add(name)
                 problems.append(
                     row.where.problem(
                         f"snmp.{name}", f"{REDACTED!r} keeps the stored secret, but none is stored"
@@ -239,7 +241,11 @@ def _fill_redacted(session: Session, doc: InventoryDocument) -> InventoryDocumen
         for stale in (row.where.problem(f"snmp.{f}", m) for f, m in old_snmp.problems()):
             if stale in problems:
                 problems.remove(stale)
-        problems.extend(row.where.problem(f"snmp.{f}", m) for f, m in new_snmp.problems())
+        problems.extend(
+            row.where.problem(f"snmp.{f}", m)
+            for f, m in new_snmp.problems()
+            if f not in unresolved  # already reported, more precisely
+        )
         new_rows.append(inv.Row(row.item.model_copy(update={"snmp": new_snmp}), row.where))
     return replace(doc, devices=tuple(new_rows), problems=tuple(problems))
 
