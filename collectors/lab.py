@@ -48,7 +48,8 @@ from collectors.engine import SnmpClient, SnmpTarget
 from collectors.errors import CollectorError
 from collectors.lab_variation import MODULE_NAME, MODULE_PATH
 from collectors.mibs import adsl_line_mib as adsl
-from collectors.mibs import if_mib, snmpv2_mib
+from collectors.mibs import host_resources_mib, if_mib, snmpv2_mib
+from collectors.mibs import vdsl2_line_mib as vdsl2
 
 __all__ = [
     "SYNTHETIC_NOTE",
@@ -98,7 +99,6 @@ _IF_INDEX = f"{_IF_ENTRY}.1"
 _IF_MTU = f"{_IF_ENTRY}.4"
 _IF_PHYS_ADDRESS = f"{_IF_ENTRY}.6"
 _IF_LAST_CHANGE = f"{_IF_ENTRY}.9"
-_HR_PROCESSOR_LOAD = "1.3.6.1.2.1.25.3.3.1.2"  # HOST-RESOURCES-MIB, index hrDeviceIndex
 # ADSL-LINE-MIB (RFC 2662) columns beyond what adsl_line_mib exports.
 _ADSL = "1.3.6.1.2.1.10.94.1.1"
 _ADSL_LINE = f"{_ADSL}.1.1"  # 1 coding, 2 type, 3 specific, 4 conf profile, 5 alarm profile
@@ -114,11 +114,6 @@ _XDSL2_LINE = f"{_XDSL2}.1.1.1"  # index ifIndex
 _XDSL2_LINE_ACT_TEMPLATE = f"{_XDSL2_LINE}.12"
 _XDSL2_LINE_PWR_MNG_STATE = f"{_XDSL2_LINE}.14"
 _XDSL2_LINE_INIT_RESULT = f"{_XDSL2_LINE}.15"
-_XDSL2_LINE_ATTAINABLE_DS = f"{_XDSL2_LINE}.20"
-_XDSL2_LINE_ATTAINABLE_US = f"{_XDSL2_LINE}.21"
-_XDSL2_LINE_ACT_ATP_DS = f"{_XDSL2_LINE}.24"
-_XDSL2_LINE_ACT_ATP_US = f"{_XDSL2_LINE}.25"
-_XDSL2_BAND = f"{_XDSL2}.1.2.1"  # index ifIndex.band; 2 LnAtten, 3 SigAtten, 4 SnrMargin
 _XDSL2_CH_STATUS = f"{_XDSL2}.2.2.1"  # index ifIndex.unit (xtuc 1, xtur 2)
 _XDSL2_PM_LINE_CURR = f"{_XDSL2}.4.1.1.1"  # index ifIndex.unit
 _XDSL2_PM_LINE_INIT_CURR = f"{_XDSL2}.4.1.2.1"  # index ifIndex
@@ -402,7 +397,8 @@ def _write_system(rec: _Records, dev: LabDevice, descr: str, rng: random.Random)
     rec.static(snmpv2_mib.SYS_NAME, 4, dev.name)
     rec.static(_SYS_LOCATION, 4, f"{dev.district} exchange, rack {rng.randint(1, 40)}")
     rec.static(_SYS_SERVICES, 2, 6 if dev.kind == "aggregation" else 2)
-    rec.dynamic(f"{_HR_PROCESSOR_LOAD}.768", 2, f"gauge:{rng.randint(8, 25)}:{rng.randint(5, 20)}")
+    cpu = f"gauge:{rng.randint(8, 25)}:{rng.randint(5, 20)}"  # % busy, busier in the evening
+    rec.dynamic(f"{host_resources_mib.HR_PROCESSOR_LOAD}.768", 2, cpu)
 
 
 def _write_ports(rec: _Records, ports: Sequence[_Port], rng: random.Random) -> None:
@@ -506,25 +502,26 @@ def _write_vdsl2_line(rec: _Records, line: LabLine, rng: random.Random) -> None:
     rec.static(f"{_XDSL2_LINE_ACT_TEMPLATE}.{i}", 4, f"VDSL2_17A_{line.plan_down_kbps // 1024}M")
     rec.static(f"{_XDSL2_LINE_PWR_MNG_STATE}.{i}", 2, 1 if up else 4)  # l0 / idle
     rec.static(f"{_XDSL2_LINE_INIT_RESULT}.{i}", 2, 0)  # noFail
-    rec.dynamic(f"{_XDSL2_LINE_ATTAINABLE_DS}.{i}", 66,
+    rec.dynamic(f"{vdsl2.LINE_STATUS_ATTAINABLE_RATE_DS}.{i}", 66,
                 f"atr:{i}:{line.attainable_down_kbps * 1000 if up else 0}")
-    rec.dynamic(f"{_XDSL2_LINE_ATTAINABLE_US}.{i}", 66,
+    rec.dynamic(f"{vdsl2.LINE_STATUS_ATTAINABLE_RATE_US}.{i}", 66,
                 f"atr:{i}:{line.attainable_up_kbps * 1000 if up else 0}")
-    rec.static(f"{_XDSL2_LINE_ACT_ATP_DS}.{i}", 2, 145 if up else 0)
-    rec.static(f"{_XDSL2_LINE_ACT_ATP_US}.{i}", 2, 70 if up else 0)
+    rec.static(f"{vdsl2.LINE_STATUS_ACT_ATP_DS}.{i}", 2, 145 if up else 0)
+    rec.static(f"{vdsl2.LINE_STATUS_ACT_ATP_US}.{i}", 2, 70 if up else 0)
     for band, db_per_km, direction in _VDSL2_BANDS:
         loss = db_per_km * line.loop_m / 1000 + rng.uniform(0.0, 1.0)
         usable = up and loss < _BAND_USABLE_DB
         base_snr = line.snr_down_tenth_db if direction == "down" else line.snr_up_tenth_db
         snr = base_snr + rng.randint(-15, 15)
         atten = min(round(loss * 10), 1270)
-        rec.static(f"{_XDSL2_BAND}.2.{i}.{band}", 66, atten if usable else _XDSL2_UNAVAILABLE)
-        rec.static(f"{_XDSL2_BAND}.3.{i}.{band}", 66,
+        rec.static(f"{vdsl2.LINE_BAND_LN_ATTEN}.{i}.{band}", 66,
+                   atten if usable else _XDSL2_UNAVAILABLE)
+        rec.static(f"{vdsl2.LINE_BAND_SIG_ATTEN}.{i}.{band}", 66,
                    max(atten - 5, 0) if usable else _XDSL2_UNAVAILABLE)
         if usable:
-            rec.dynamic(f"{_XDSL2_BAND}.4.{i}.{band}", 2, f"snr:{i}:{max(snr, 0)}")
+            rec.dynamic(f"{vdsl2.LINE_BAND_SNR_MARGIN}.{i}.{band}", 2, f"snr:{i}:{max(snr, 0)}")
         else:
-            rec.static(f"{_XDSL2_BAND}.4.{i}.{band}", 2, _XDSL2_UNAVAILABLE)
+            rec.static(f"{vdsl2.LINE_BAND_SNR_MARGIN}.{i}.{band}", 2, _XDSL2_UNAVAILABLE)
     # xdsl2ChStatusEntry: unit 1 (xtuc) carries the downstream rate, as in the DrayTek walk.
     for unit, rate, inp in ((1, line.actual_down_kbps, 340), (2, line.actual_up_kbps, 400)):
         bps = rate * 1000 if up else 0
@@ -535,13 +532,18 @@ def _write_vdsl2_line(rec: _Records, line: LabLine, rng: random.Random) -> None:
         ):
             rec.static(f"{_XDSL2_CH_STATUS}.{col}.{i}.{unit}", tag, raw)
         es = rng.randint(0, 3)
+        # xdsl2PMLineCurrEntry: 15-minute bin (2-9), then 1-day bin (10-17).
         for col, tag, spec in (
             (2, 66, "=96"), (3, 66, "=0"), (4, 66, "el15"), (5, 65, "=0"), (6, 65, f"={es}"),
-            (7, 65, "=0"), (8, 65, "=0"), (9, 65, "=0"),
+            (7, 65, "=0"), (8, 65, "=0"), (9, 65, "=0"), (10, 66, "=1"), (11, 66, "=0"),
+            (12, 66, "el1d"), (13, 65, "=0"), (14, 65, f"={es}"), (15, 65, "=0"),
+            (16, 65, "=0"), (17, 65, "=0"),
         ):
             rec.dynamic(f"{_XDSL2_PM_LINE_CURR}.{col}.{i}.{unit}", tag, spec)
+    # xdsl2PMLineInitCurrEntry: 15-minute bin (1-7), then 1-day bin (8-14).
     for col, spec in ((1, "=96"), (2, "=0"), (3, "el15"), (4, f"ini15:{i}"), (5, "=0"),
-                      (6, "=0"), (7, "=0")):
+                      (6, "=0"), (7, "=0"), (8, "=1"), (9, "=0"), (10, "el1d"),
+                      (11, f"ini1d:{i}"), (12, "=0"), (13, "=0"), (14, "=0")):
         rec.dynamic(f"{_XDSL2_PM_LINE_INIT_CURR}.{col}.{i}", 66, spec)
 
 
