@@ -364,6 +364,11 @@ def _step(
     )
 
 
+def _any_level_holds(rule: Rule, obs: Observation) -> bool:
+    value = _observed(obs, rule.key)
+    return value is not None and any(_holds(rule, lv, value, False) for lv in rule.levels)
+
+
 def _matches(rule: Rule, obs: Observation) -> bool:
     return all(obs.labels.get(name) == wanted for name, wanted in rule.match.items())
 
@@ -389,11 +394,14 @@ def evaluate(
             latest[obs.entity] = obs
 
     entries = dict(previous_state.entries)
+    remembered = {entry.entity for entry in entries.values()}
     transitions: list[Transition] = []
     for entity, obs in latest.items():
         for rule in by_kind.get(entity.kind, ()):
             if not _matches(rule, obs):
                 continue
+            if entity not in remembered and not _any_level_holds(rule, obs):
+                continue  # the common case on a healthy network: nothing to remember
             key = alert_key(rule.name, entity)
             state, transition = _step(rule, obs, entries.get(key), now)
             if state.alert is None and all(lv.since is None for lv in state.levels):
