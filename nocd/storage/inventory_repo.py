@@ -46,6 +46,10 @@ __all__ = [
     "count_devices",
     "customer_ids",
     "customers_by_id",
+    "delete_customer",
+    "delete_device",
+    "delete_district",
+    "delete_line",
     "device_parents",
     "devices_by_district",
     "devices_by_name",
@@ -722,3 +726,28 @@ def prune_lines(session: Session, keep: Collection[tuple[str, int]]) -> int:
         id_ for id_, device, ifindex in session.execute(stmt) if (device, ifindex) not in keep
     )
     return _delete_ids(session, Line, doomed)
+
+
+def delete_district(session: Session, district_id: str) -> bool:
+    """Delete one district; ``False`` if there is none. Its devices must be gone first."""
+    ids = list(session.scalars(select(District.id).where(District.id == district_id)))
+    return _delete_ids(session, District, ids) > 0
+
+
+def delete_device(session: Session, name: str) -> bool:
+    """Delete one device (its ports and lines go with it, children lose their parent)."""
+    ids = list(session.scalars(select(Device.id).where(Device.name == name)))
+    return _delete_ids(session, Device, ids) > 0
+
+
+def delete_customer(session: Session, customer_id: str) -> bool:
+    """Delete one customer; their lines stay, without a customer."""
+    ids = list(session.scalars(select(Customer.id).where(Customer.id == customer_id)))
+    return _delete_ids(session, Customer, ids) > 0
+
+
+def delete_line(session: Session, device: str, ifindex: int) -> bool:
+    """Delete the line on ``device`` port ``ifindex``; ``False`` if there is none."""
+    stmt = select(Line.id).join(Device, Line.device_id == Device.id)
+    ids = list(session.scalars(stmt.where(Device.name == device, Line.ifindex == ifindex)))
+    return _delete_ids(session, Line, ids) > 0

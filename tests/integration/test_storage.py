@@ -235,3 +235,16 @@ def test_many_rows_should_upsert_in_chunks(session):
     assert repo.upsert_lines(session, lines) == UpsertCounts(created=1200)
     assert repo.upsert_lines(session, lines) == UpsertCounts(unchanged=1200)
     assert repo.prune_lines(session, set()) == 1200
+
+
+def test_delete_by_key(network):
+    assert repo.delete_line(network, "xihu-dslam-01", 5) is True
+    assert repo.delete_line(network, "xihu-dslam-01", 5) is False
+    assert repo.delete_customer(network, "C2") is True
+    assert repo.get_line(network, "xihu-dslam-01", 2).customer is None
+    assert repo.delete_device(network, "xihu-agg-01") is True
+    assert repo.get_device(network, "xihu-dslam-01").parent is None
+    assert repo.delete_device(network, "binj_dslam%01") is True
+    assert repo.delete_district(network, "binj") is True
+    assert repo.delete_district(network, "binj") is False
+    assert repo.list_lines(network).total == 4
