@@ -983,6 +983,11 @@ for name in ("dbm", "dbm.gnu", "dbm.ndbm", "dbm.dumb", "encodings.latin_1", "enc
         importlib.import_module(name)
     except ImportError:
         pass
+# snmpsim 1.2.2 sets the camelCase ``maxVarBinds`` that pysnmp 7 no longer reads, so its
+# GETBULK answers stay capped at 64 varbinds and a request with more columns than that gets
+# no answer at all (M = 64 // columns = 0). Set the attribute pysnmp reads.
+from pysnmp.entity.rfc3413 import cmdrsp
+cmdrsp.BulkCommandResponder.max_varbinds = 256
 from snmpsim.commands.responder import main
 sys.argv[0] = "snmpsim-command-responder"
 sys.exit(main())

@@ -24,6 +24,7 @@ from collectors.errors import DeviceUnreachable, SnmpProtocolError
 from collectors.lab import Fault, Lab, LabLine, LabNetwork, LabSpec, prepare_recordings
 from collectors.mibs import adsl_line_mib as adsl
 from collectors.mibs import if_mib, snmpv2_mib
+from collectors.mibs import vdsl2_line_mib as vdsl2
 from collectors.values import SnmpValue
 from tests.conftest import require_service, require_shared_data
 
@@ -302,3 +303,29 @@ async def test_real_recordings_are_served_with_faults(client: SnmpClient) -> Non
                 await _get(client, rec, "h3c-e528-2", snmpv2_mib.SYS_UPTIME, timeout_s=1.0)
     finally:
         shutil.rmtree(lab_dir, ignore_errors=True)
+
+
+async def test_nocd_parsers_read_the_synthetic_lines_as_modelled(
+    lab: LabNetwork, client: SnmpClient
+) -> None:
+    """The line tables round-trip: snmprec → snmpsim → engine → MIB parsers → model values."""
+    adsl_table = await client.walk(lab.target(ADSL_DSLAM),
+                                   [*adsl.CURRENT_COLUMNS, if_mib.IF_STACK_STATUS])
+    parsed = {row.ifindex: row for row in adsl.parse_adsl_lines(
+        adsl_table, stack=if_mib.parse_if_stack(adsl_table))}
+    for line in _showtime_lines(lab, ADSL_DSLAM):
+        row = parsed[line.ifindex]
+        assert row.snr_margin_down_db == pytest.approx(line.snr_down_tenth_db / 10)
+        assert row.snr_margin_up_db == pytest.approx(line.snr_up_tenth_db / 10)
+        assert row.attn_down_db == pytest.approx(line.attn_down_tenth_db / 10)
+        assert row.attainable_down_kbps == line.attainable_down_kbps
+        assert row.actual_down_kbps == line.actual_down_kbps
+        assert row.actual_up_kbps == line.actual_up_kbps
+    vdsl_table = await client.walk(lab.target(VDSL_DSLAM), list(vdsl2.CURRENT_COLUMNS))
+    vparsed = {row.ifindex: row for row in vdsl2.parse_vdsl2_lines(vdsl_table)}
+    for line in _showtime_lines(lab, VDSL_DSLAM):
+        row = vparsed[line.ifindex]
+        assert row.attainable_down_kbps == line.attainable_down_kbps
+        assert row.actual_down_kbps == line.actual_down_kbps
+        assert row.actual_up_kbps == line.actual_up_kbps
+        assert row.snr_margin_down_db is not None and row.snr_margin_down_db >= 0
