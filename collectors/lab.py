@@ -32,6 +32,7 @@ import logging
 import math
 import os
 import random
+import resource
 import shutil
 import signal
 import sys
@@ -1124,8 +1125,6 @@ class LabNetwork:
                     shutil.chown(os.path.join(root, name), "nobody", "nogroup")
             shutil.chown(cache, "nobody", "nogroup")
         # More endpoints than the default descriptor limit allows need a higher soft limit.
-        import resource
-
         soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
         want = min(hard, max(soft, len(self.devices) + 256))
         if want > soft:
