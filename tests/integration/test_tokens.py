@@ -6,9 +6,13 @@ import hashlib
 from datetime import UTC, datetime
 
 import pytest
+from click.testing import Result
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from typer.testing import CliRunner
 
+from nocd.cli import app as cli_app
+from nocd.storage.db import make_engine, session_factory
 from nocd.storage.models import ApiToken
 from nocd.storage.tokens import (
     TokenNameTakenError,
@@ -96,3 +100,64 @@ def test_create_token_rejects_bad_input(
     with pytest.raises(error):
         create_token(session, name, role)
     assert list_tokens(session) == []
+
+
+# --- nocd token create|list|revoke ------------------------------------------------------------
+
+
+def _cli(url: str, *args: str) -> Result:
+    return CliRunner().invoke(cli_app, list(args), env={"NOCD_STORAGE__URL": url})
+
+
+def test_cli_token_create_prints_the_token_once_and_it_authenticates(fresh_db_url: str) -> None:
+    result = _cli(fresh_db_url, "token", "create", "--role", "viewer", "--name", "grafana")
+    assert result.exit_code == 0, result.output
+    token = result.stdout.strip()
+    assert token.startswith("nocd_")
+    assert "shown only this once" in result.stderr
+    engine = make_engine(fresh_db_url)
+    try:
+        with session_factory(engine)() as session:
+            record = authenticate(session, token)
+    finally:
+        engine.dispose()
+    assert record is not None and record.role == TokenRole.VIEWER
+
+    listed = _cli(fresh_db_url, "token", "list", "--json")
+    assert listed.exit_code == 0
+    assert token not in listed.stdout
+    assert '"role": "viewer"' in listed.stdout
+
+    assert _cli(fresh_db_url, "token", "revoke", "--name", "grafana").exit_code == 0
+    engine = make_engine(fresh_db_url)
+    try:
+        with session_factory(engine)() as session:
+            assert authenticate(session, token) is None
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--role", "admin", "--name", "x"), "admin"),
+        (("--role", "viewer", "--name", "taken"), "already exists"),
+        (("--role", "viewer", "--name", " "), "--name"),
+    ],
+    ids=["unknown-role", "duplicate-name", "blank-name"],
+)
+def test_cli_token_create_rejects_bad_input_with_exit_2(
+    fresh_db_url: str, args: tuple[str, ...], message: str
+) -> None:
+    assert (
+        _cli(fresh_db_url, "token", "create", "--role", "viewer", "--name", "taken").exit_code == 0
+    )
+    result = _cli(fresh_db_url, "token", "create", *args)
+    assert result.exit_code == 2, result.output
+    assert message in result.stderr
+
+
+def test_cli_token_create_on_an_unmigrated_database_says_to_upgrade(blank_db_url: str) -> None:
+    result = _cli(blank_db_url, "token", "create", "--role", "viewer", "--name", "x")
+    assert result.exit_code == 1
+    assert "nocd db upgrade" in result.stderr
