@@ -256,15 +256,43 @@ class LabPlan:
 # rate/reach curves (ADSL2+ Annex A, VDSL2 profile 17a). Linear interpolation between points.
 _REACH = {
     "adsl2plus": (
-        ((0, 25000), (500, 24000), (1000, 21000), (1500, 17500), (2000, 14000), (2500, 11000),
-         (3000, 8000), (3500, 5500), (4000, 3800), (4500, 2500), (5000, 1500), (5500, 900)),
+        (
+            (0, 25000),
+            (500, 24000),
+            (1000, 21000),
+            (1500, 17500),
+            (2000, 14000),
+            (2500, 11000),
+            (3000, 8000),
+            (3500, 5500),
+            (4000, 3800),
+            (4500, 2500),
+            (5000, 1500),
+            (5500, 900),
+        ),
         ((0, 1150), (2500, 1100), (3000, 1000), (4000, 800), (5000, 500), (5500, 300)),
     ),
     "vdsl2": (
-        ((0, 140000), (100, 130000), (300, 100000), (500, 75000), (800, 50000), (1000, 38000),
-         (1500, 20000), (2000, 10000)),
-        ((0, 50000), (100, 45000), (300, 35000), (500, 20000), (800, 10000), (1000, 5000),
-         (1500, 1500), (2000, 800)),
+        (
+            (0, 140000),
+            (100, 130000),
+            (300, 100000),
+            (500, 75000),
+            (800, 50000),
+            (1000, 38000),
+            (1500, 20000),
+            (2000, 10000),
+        ),
+        (
+            (0, 50000),
+            (100, 45000),
+            (300, 35000),
+            (500, 20000),
+            (800, 10000),
+            (1000, 5000),
+            (1500, 1500),
+            (2000, 800),
+        ),
     ),
 }
 # Loop attenuation per km (dB): ADSL reports one figure per direction; VDSL2 per band.
@@ -451,12 +479,28 @@ def _write_adsl_line(rec: _Records, line: LabLine, rng: random.Random) -> None:
     # (unit table, received-direction SNR/attn, transmitted-direction attainable rate)
     # A unit reports the SNR/attenuation it receives and the attainable rate it transmits.
     units = (
-        (_ATUC_PHYS, adsl.ATUC_CURR_SNR_MGN, adsl.ATUC_CURR_ATN, adsl.ATUC_CURR_OUTPUT_PWR,
-         adsl.ATUC_CURR_ATTAINABLE_RATE, line.snr_up_tenth_db, line.attn_up_tenth_db,
-         line.attainable_down_kbps, 195),
-        (_ATUR_PHYS, adsl.ATUR_CURR_SNR_MGN, adsl.ATUR_CURR_ATN, adsl.ATUR_CURR_OUTPUT_PWR,
-         adsl.ATUR_CURR_ATTAINABLE_RATE, line.snr_down_tenth_db, line.attn_down_tenth_db,
-         line.attainable_up_kbps, 125),
+        (
+            _ATUC_PHYS,
+            adsl.ATUC_CURR_SNR_MGN,
+            adsl.ATUC_CURR_ATN,
+            adsl.ATUC_CURR_OUTPUT_PWR,
+            adsl.ATUC_CURR_ATTAINABLE_RATE,
+            line.snr_up_tenth_db,
+            line.attn_up_tenth_db,
+            line.attainable_down_kbps,
+            195,
+        ),
+        (
+            _ATUR_PHYS,
+            adsl.ATUR_CURR_SNR_MGN,
+            adsl.ATUR_CURR_ATN,
+            adsl.ATUR_CURR_OUTPUT_PWR,
+            adsl.ATUR_CURR_ATTAINABLE_RATE,
+            line.snr_down_tenth_db,
+            line.attn_down_tenth_db,
+            line.attainable_up_kbps,
+            125,
+        ),
     )
     for table, snr_col, atn_col, pwr_col, atr_col, snr, attn, atr, pwr in units:
         rec.static(f"{table}.1.{i}", 4, "")
@@ -480,13 +524,35 @@ def _write_adsl_line(rec: _Records, line: LabLine, rng: random.Random) -> None:
     es = rng.randint(0, 40)
     # adslAtucPerfDataEntry, 29 columns as in the Teldat recording.
     for col, tag, spec in (
-        (1, 65, "=0"), (2, 65, "=0"), (3, 65, "=0"), (4, 65, "=0"), (5, 65, f"={es}"),
-        (6, 65, f"ini:{i}:{base_inits}"), (7, 2, "=96"), (8, 2, "=0"), (9, 66, "el15"),
-        (10, 66, "=0"), (11, 66, "=0"), (12, 66, "=0"), (13, 66, "=0"), (14, 66, "=0"),
-        (15, 66, f"ini15:{i}"), (16, 66, "el1d"), (17, 66, "=0"), (18, 66, "=0"),
-        (19, 66, "=0"), (20, 66, "=0"), (21, 66, "=0"), (22, 66, f"ini1d:{i}"),
-        (23, 2, "=86400"), (24, 66, "=0"), (25, 66, "=0"), (26, 66, "=0"), (27, 66, "=0"),
-        (28, 66, "=0"), (29, 66, "=0"),
+        (1, 65, "=0"),
+        (2, 65, "=0"),
+        (3, 65, "=0"),
+        (4, 65, "=0"),
+        (5, 65, f"={es}"),
+        (6, 65, f"ini:{i}:{base_inits}"),
+        (7, 2, "=96"),
+        (8, 2, "=0"),
+        (9, 66, "el15"),
+        (10, 66, "=0"),
+        (11, 66, "=0"),
+        (12, 66, "=0"),
+        (13, 66, "=0"),
+        (14, 66, "=0"),
+        (15, 66, f"ini15:{i}"),
+        (16, 66, "el1d"),
+        (17, 66, "=0"),
+        (18, 66, "=0"),
+        (19, 66, "=0"),
+        (20, 66, "=0"),
+        (21, 66, "=0"),
+        (22, 66, f"ini1d:{i}"),
+        (23, 2, "=86400"),
+        (24, 66, "=0"),
+        (25, 66, "=0"),
+        (26, 66, "=0"),
+        (27, 66, "=0"),
+        (28, 66, "=0"),
+        (29, 66, "=0"),
     ):
         rec.dynamic(f"{_ATUC_PERF}.{col}.{i}", tag, spec)
     # adslAturPerfDataEntry, 21 columns.
@@ -503,10 +569,16 @@ def _write_vdsl2_line(rec: _Records, line: LabLine, rng: random.Random) -> None:
     rec.static(f"{_XDSL2_LINE_ACT_TEMPLATE}.{i}", 4, f"VDSL2_17A_{line.plan_down_kbps // 1024}M")
     rec.static(f"{_XDSL2_LINE_PWR_MNG_STATE}.{i}", 2, 1 if up else 4)  # l0 / idle
     rec.static(f"{_XDSL2_LINE_INIT_RESULT}.{i}", 2, 0)  # noFail
-    rec.dynamic(f"{vdsl2.LINE_STATUS_ATTAINABLE_RATE_DS}.{i}", 66,
-                f"atr:{i}:{line.attainable_down_kbps * 1000 if up else 0}")
-    rec.dynamic(f"{vdsl2.LINE_STATUS_ATTAINABLE_RATE_US}.{i}", 66,
-                f"atr:{i}:{line.attainable_up_kbps * 1000 if up else 0}")
+    rec.dynamic(
+        f"{vdsl2.LINE_STATUS_ATTAINABLE_RATE_DS}.{i}",
+        66,
+        f"atr:{i}:{line.attainable_down_kbps * 1000 if up else 0}",
+    )
+    rec.dynamic(
+        f"{vdsl2.LINE_STATUS_ATTAINABLE_RATE_US}.{i}",
+        66,
+        f"atr:{i}:{line.attainable_up_kbps * 1000 if up else 0}",
+    )
     rec.static(f"{vdsl2.LINE_STATUS_ACT_ATP_DS}.{i}", 2, 145 if up else 0)
     rec.static(f"{vdsl2.LINE_STATUS_ACT_ATP_US}.{i}", 2, 70 if up else 0)
     for band, db_per_km, direction in _VDSL2_BANDS:
@@ -515,10 +587,14 @@ def _write_vdsl2_line(rec: _Records, line: LabLine, rng: random.Random) -> None:
         base_snr = line.snr_down_tenth_db if direction == "down" else line.snr_up_tenth_db
         snr = base_snr + rng.randint(-15, 15)
         atten = min(round(loss * 10), 1270)
-        rec.static(f"{vdsl2.LINE_BAND_LN_ATTEN}.{i}.{band}", 66,
-                   atten if usable else _XDSL2_UNAVAILABLE)
-        rec.static(f"{vdsl2.LINE_BAND_SIG_ATTEN}.{i}.{band}", 66,
-                   max(atten - 5, 0) if usable else _XDSL2_UNAVAILABLE)
+        rec.static(
+            f"{vdsl2.LINE_BAND_LN_ATTEN}.{i}.{band}", 66, atten if usable else _XDSL2_UNAVAILABLE
+        )
+        rec.static(
+            f"{vdsl2.LINE_BAND_SIG_ATTEN}.{i}.{band}",
+            66,
+            max(atten - 5, 0) if usable else _XDSL2_UNAVAILABLE,
+        )
         if usable:
             rec.dynamic(f"{vdsl2.LINE_BAND_SNR_MARGIN}.{i}.{band}", 2, f"snr:{i}:{max(snr, 0)}")
         else:
@@ -527,24 +603,60 @@ def _write_vdsl2_line(rec: _Records, line: LabLine, rng: random.Random) -> None:
     for unit, rate, inp in ((1, line.actual_down_kbps, 340), (2, line.actual_up_kbps, 400)):
         bps = rate * 1000 if up else 0
         for col, tag, raw in (
-            (1, 2, unit), (2, 66, bps), (3, 66, bps), (4, 2, 13 if unit == 1 else 0),
-            (5, 2, inp), (6, 2, 0), (7, 2, 32), (8, 2, 16), (9, 2, 16), (10, 2, 1),
-            (11, 2, 32), (12, 2, 0), (13, 2, 0), (14, 2, 1),
+            (1, 2, unit),
+            (2, 66, bps),
+            (3, 66, bps),
+            (4, 2, 13 if unit == 1 else 0),
+            (5, 2, inp),
+            (6, 2, 0),
+            (7, 2, 32),
+            (8, 2, 16),
+            (9, 2, 16),
+            (10, 2, 1),
+            (11, 2, 32),
+            (12, 2, 0),
+            (13, 2, 0),
+            (14, 2, 1),
         ):
             rec.static(f"{_XDSL2_CH_STATUS}.{col}.{i}.{unit}", tag, raw)
         es = rng.randint(0, 3)
         # xdsl2PMLineCurrEntry: 15-minute bin (2-9), then 1-day bin (10-17).
         for col, tag, spec in (
-            (2, 66, "=96"), (3, 66, "=0"), (4, 66, "el15"), (5, 65, "=0"), (6, 65, f"={es}"),
-            (7, 65, "=0"), (8, 65, "=0"), (9, 65, "=0"), (10, 66, "=1"), (11, 66, "=0"),
-            (12, 66, "el1d"), (13, 65, "=0"), (14, 65, f"={es}"), (15, 65, "=0"),
-            (16, 65, "=0"), (17, 65, "=0"),
+            (2, 66, "=96"),
+            (3, 66, "=0"),
+            (4, 66, "el15"),
+            (5, 65, "=0"),
+            (6, 65, f"={es}"),
+            (7, 65, "=0"),
+            (8, 65, "=0"),
+            (9, 65, "=0"),
+            (10, 66, "=1"),
+            (11, 66, "=0"),
+            (12, 66, "el1d"),
+            (13, 65, "=0"),
+            (14, 65, f"={es}"),
+            (15, 65, "=0"),
+            (16, 65, "=0"),
+            (17, 65, "=0"),
         ):
             rec.dynamic(f"{_XDSL2_PM_LINE_CURR}.{col}.{i}.{unit}", tag, spec)
     # xdsl2PMLineInitCurrEntry: 15-minute bin (1-7), then 1-day bin (8-14).
-    for col, spec in ((1, "=96"), (2, "=0"), (3, "el15"), (4, f"ini15:{i}"), (5, "=0"),
-                      (6, "=0"), (7, "=0"), (8, "=1"), (9, "=0"), (10, "el1d"),
-                      (11, f"ini1d:{i}"), (12, "=0"), (13, "=0"), (14, "=0")):
+    for col, spec in (
+        (1, "=96"),
+        (2, "=0"),
+        (3, "el15"),
+        (4, f"ini15:{i}"),
+        (5, "=0"),
+        (6, "=0"),
+        (7, "=0"),
+        (8, "=1"),
+        (9, "=0"),
+        (10, "el1d"),
+        (11, f"ini1d:{i}"),
+        (12, "=0"),
+        (13, "=0"),
+        (14, "=0"),
+    ):
         rec.dynamic(f"{_XDSL2_PM_LINE_INIT_CURR}.{col}.{i}", 66, spec)
 
 
@@ -639,15 +751,26 @@ class Lab:
             for a in range(1, spec.aggregation + 1):
                 agg = device(f"{district}-agg-{a:02d}", "aggregation", None, None, "aggregation")
                 agg_ports: list[_Port] = [
-                    _Port(ifindex=k, descr=f"TenGigabitEthernet0/0/{k}", name=f"xe-0/0/{k}",
-                          if_type=_IFTYPE_ETHERNET, speed_bps=10_000_000_000,
-                          alias=f"uplink core-{k}")
+                    _Port(
+                        ifindex=k,
+                        descr=f"TenGigabitEthernet0/0/{k}",
+                        name=f"xe-0/0/{k}",
+                        if_type=_IFTYPE_ETHERNET,
+                        speed_bps=10_000_000_000,
+                        alias=f"uplink core-{k}",
+                    )
                     for k in (1, 2)
                 ]
                 children: list[tuple[LabDevice, _Port]] = []
                 for s in range(1, spec.switches + 1):
-                    sw = device(f"{district}-agg{a:02d}-sw-{s:02d}", "access_switch", None,
-                                agg.name, "access_switch", spec.access_ports)
+                    sw = device(
+                        f"{district}-agg{a:02d}-sw-{s:02d}",
+                        "access_switch",
+                        None,
+                        agg.name,
+                        "access_switch",
+                        spec.access_ports,
+                    )
                     children.append((sw, _write_access_switch(spec, sw, lab_dir, rng, booted)))
                 for k in range(1, spec.dslams + 1):
                     # Interleave deterministically: with share 0.5 every second DSLAM is VDSL2.
@@ -655,19 +778,30 @@ class Lab:
                     share = spec.vdsl2_share
                     vdsl = math.floor(dslam_no * share) > math.floor((dslam_no - 1) * share)
                     tech = "vdsl2" if vdsl else "adsl2plus"
-                    dslam = device(f"{district}-agg{a:02d}-dslam-{k:02d}", "dslam", tech,
-                                   agg.name, f"dslam-{tech}")
+                    dslam = device(
+                        f"{district}-agg{a:02d}-dslam-{k:02d}",
+                        "dslam",
+                        tech,
+                        agg.name,
+                        f"dslam-{tech}",
+                    )
                     uplink, dslam_lines = _write_dslam(spec, dslam, lab_dir, rng, customer_no)
                     customer_no += len(dslam_lines)
                     lines.extend(dslam_lines)
                     children.append((dslam, uplink))
                 for idx, (child, child_uplink) in enumerate(children, start=1):
-                    agg_ports.append(_Port(
-                        ifindex=100 + idx, descr=f"TenGigabitEthernet0/1/{idx}",
-                        name=f"xe-0/1/{idx}", if_type=_IFTYPE_ETHERNET,
-                        speed_bps=child_uplink.speed_bps, alias=f"to {child.name}",
-                        in_rate=child_uplink.out_rate, out_rate=child_uplink.in_rate,
-                    ))
+                    agg_ports.append(
+                        _Port(
+                            ifindex=100 + idx,
+                            descr=f"TenGigabitEthernet0/1/{idx}",
+                            name=f"xe-0/1/{idx}",
+                            if_type=_IFTYPE_ETHERNET,
+                            speed_bps=child_uplink.speed_bps,
+                            alias=f"to {child.name}",
+                            in_rate=child_uplink.out_rate,
+                            out_rate=child_uplink.in_rate,
+                        )
+                    )
                 total_in = sum(p.in_rate for p in agg_ports[2:])
                 total_out = sum(p.out_rate for p in agg_ports[2:])
                 for p in agg_ports[:2]:
@@ -698,21 +832,41 @@ def _write_access_switch(
 ) -> _Port:
     n = spec.access_ports
     ports = [
-        _Port(ifindex=k, descr=f"GigabitEthernet0/0/{k}", name=f"ge-0/0/{k}",
-              if_type=_IFTYPE_ETHERNET, speed_bps=1_000_000_000, alias=f"access {sw.name}/{k}",
-              oper_up=rng.random() < 0.9,
-              out_rate=rng.uniform(0.3e6, 20e6) / 8, in_rate=rng.uniform(0.05e6, 4e6) / 8)
+        _Port(
+            ifindex=k,
+            descr=f"GigabitEthernet0/0/{k}",
+            name=f"ge-0/0/{k}",
+            if_type=_IFTYPE_ETHERNET,
+            speed_bps=1_000_000_000,
+            alias=f"access {sw.name}/{k}",
+            oper_up=rng.random() < 0.9,
+            out_rate=rng.uniform(0.3e6, 20e6) / 8,
+            in_rate=rng.uniform(0.05e6, 4e6) / 8,
+        )
         for k in range(1, n + 1)
     ]
     for p in ports:
         if not p.oper_up:
             p.in_rate = p.out_rate = 0.0
-    uplink = _Port(ifindex=n + 1, descr=f"TenGigabitEthernet0/1/{1}", name="xe-0/1/1",
-                   if_type=_IFTYPE_ETHERNET, speed_bps=10_000_000_000, alias=f"uplink {sw.parent}",
-                   in_rate=sum(p.out_rate for p in ports), out_rate=sum(p.in_rate for p in ports))
-    standby = _Port(ifindex=n + 2, descr="TenGigabitEthernet0/1/2", name="xe-0/1/2",
-                    if_type=_IFTYPE_ETHERNET, speed_bps=10_000_000_000, alias="standby uplink",
-                    oper_up=False)
+    uplink = _Port(
+        ifindex=n + 1,
+        descr=f"TenGigabitEthernet0/1/{1}",
+        name="xe-0/1/1",
+        if_type=_IFTYPE_ETHERNET,
+        speed_bps=10_000_000_000,
+        alias=f"uplink {sw.parent}",
+        in_rate=sum(p.out_rate for p in ports),
+        out_rate=sum(p.in_rate for p in ports),
+    )
+    standby = _Port(
+        ifindex=n + 2,
+        descr="TenGigabitEthernet0/1/2",
+        name="xe-0/1/2",
+        if_type=_IFTYPE_ETHERNET,
+        speed_bps=10_000_000_000,
+        alias="standby uplink",
+        oper_up=False,
+    )
     rec = _Records()
     _write_system(rec, sw, f"nocd-lab access switch {sw.model}", rng)
     _write_ports(rec, [*ports, uplink, standby], rng)
@@ -732,44 +886,67 @@ def _write_dslam(
         loop_m = int(min(hi, lo + rng.gammavariate(2.0, (hi - lo) / 5.0)))
         # Sales sells what the loop should carry; one line in ten is oversold.
         fitting = [p for p in _PLANS[tech] if p[0] <= _interp(_REACH[tech][0], loop_m) * 0.9]
-        plan = rng.choice(fitting or [_PLANS[tech][0]]) if rng.random() > 0.1 else (
-            rng.choice(_PLANS[tech]))
+        plan = (
+            rng.choice(fitting or [_PLANS[tech][0]])
+            if rng.random() > 0.1
+            else (rng.choice(_PLANS[tech]))
+        )
         params = dsl_line_params(tech, loop_m, plan[0], plan[1], rng)
         in_showtime = rng.random() > 0.04  # CPE switched off or line down
         sla = _pick_sla(rng)
         line = LabLine(
-            device=dslam.name, ifindex=ifindex, technology=tech, loop_m=loop_m,
-            customer=f"C{first_customer + n}", sla_class=sla,
-            plan_down_kbps=plan[0], plan_up_kbps=plan[1], in_showtime=in_showtime, **params,
+            device=dslam.name,
+            ifindex=ifindex,
+            technology=tech,
+            loop_m=loop_m,
+            customer=f"C{first_customer + n}",
+            sla_class=sla,
+            plan_down_kbps=plan[0],
+            plan_up_kbps=plan[1],
+            in_showtime=in_showtime,
+            **params,
         )
         lines.append(line)
         util = rng.uniform(0.02, 0.10) * (2.0 if sla != "residential" else 1.0)
         slot, port = divmod(n, _LINES_PER_SLOT)
         label = "ADSL" if tech == "adsl2plus" else "VDSL2"
-        ports.append(_Port(
-            ifindex=ifindex, descr=f"{label} 0/{slot + 1}/{port + 1}",
-            name=f"{label.lower()}-0/{slot + 1}/{port + 1}",
-            if_type=_IFTYPE_ADSL if tech == "adsl2plus" else _IFTYPE_VDSL2,
-            speed_bps=line.actual_down_kbps * 1000 if in_showtime else 0,
-            alias=line.customer, oper_up=in_showtime,
-            out_rate=line.actual_down_kbps * 1000 / 8 * util if in_showtime else 0.0,
-            in_rate=line.actual_up_kbps * 1000 / 8 * util * 0.6 if in_showtime else 0.0,
-            error_rate=0.02 if params["snr_down_tenth_db"] < 60 else 0.0,
-            showtime_delay_s=rng.randint(45, 120),
-        ))
-        if tech == "adsl2plus":
-            ports.append(_Port(
-                ifindex=ifindex + _CHANNEL_IFINDEX_OFFSET,
-                descr=f"ADSL interleaved channel 0/{slot + 1}/{port + 1}",
-                name=f"adsl-ch-0/{slot + 1}/{port + 1}", if_type=_IFTYPE_INTERLEAVE,
+        ports.append(
+            _Port(
+                ifindex=ifindex,
+                descr=f"{label} 0/{slot + 1}/{port + 1}",
+                name=f"{label.lower()}-0/{slot + 1}/{port + 1}",
+                if_type=_IFTYPE_ADSL if tech == "adsl2plus" else _IFTYPE_VDSL2,
                 speed_bps=line.actual_down_kbps * 1000 if in_showtime else 0,
+                alias=line.customer,
                 oper_up=in_showtime,
-            ))
+                out_rate=line.actual_down_kbps * 1000 / 8 * util if in_showtime else 0.0,
+                in_rate=line.actual_up_kbps * 1000 / 8 * util * 0.6 if in_showtime else 0.0,
+                error_rate=0.02 if params["snr_down_tenth_db"] < 60 else 0.0,
+                showtime_delay_s=rng.randint(45, 120),
+            )
+        )
+        if tech == "adsl2plus":
+            ports.append(
+                _Port(
+                    ifindex=ifindex + _CHANNEL_IFINDEX_OFFSET,
+                    descr=f"ADSL interleaved channel 0/{slot + 1}/{port + 1}",
+                    name=f"adsl-ch-0/{slot + 1}/{port + 1}",
+                    if_type=_IFTYPE_INTERLEAVE,
+                    speed_bps=line.actual_down_kbps * 1000 if in_showtime else 0,
+                    oper_up=in_showtime,
+                )
+            )
     uplink_speed = 10_000_000_000 if tech == "vdsl2" else 1_000_000_000
-    uplink = _Port(ifindex=1, descr="GigabitEthernet0/0/1" if tech == "adsl2plus" else
-                   "TenGigabitEthernet0/0/1", name="uplink-1", if_type=_IFTYPE_ETHERNET,
-                   speed_bps=uplink_speed, alias=f"uplink {dslam.parent}",
-                   in_rate=sum(p.out_rate for p in ports), out_rate=sum(p.in_rate for p in ports))
+    uplink = _Port(
+        ifindex=1,
+        descr="GigabitEthernet0/0/1" if tech == "adsl2plus" else "TenGigabitEthernet0/0/1",
+        name="uplink-1",
+        if_type=_IFTYPE_ETHERNET,
+        speed_bps=uplink_speed,
+        alias=f"uplink {dslam.parent}",
+        in_rate=sum(p.out_rate for p in ports),
+        out_rate=sum(p.in_rate for p in ports),
+    )
     rec = _Records()
     label = "ADSL2+" if tech == "adsl2plus" else "VDSL2 17a"
     _write_system(rec, dslam, f"nocd-lab {label} DSLAM {dslam.model}", rng)
@@ -789,22 +966,34 @@ def _write_inventory(plan: LabPlan) -> None:
         "districts": [{"id": d, "name": f"Lab district {d[1:]}"} for d in districts],
         "devices": [
             {
-                "name": d.name, "district": d.district, "kind": d.kind,
-                "address": d.address, "port": d.port,
+                "name": d.name,
+                "district": d.district,
+                "kind": d.kind,
+                "address": d.address,
+                "port": d.port,
                 **({"parent": d.parent} if d.parent else {}),
-                "vendor": d.vendor, "model": d.model, "sys_object_id": d.sys_object_id,
+                "vendor": d.vendor,
+                "model": d.model,
                 "snmp": {"version": "2c", "community": d.community},
             }
             for d in plan.devices
         ],
         "customers": [
-            {"id": ln.customer, "name": f"Lab customer {ln.customer[1:]}",
-             "sla_class": ln.sla_class}
+            {
+                "id": ln.customer,
+                "name": f"Lab customer {ln.customer[1:]}",
+                "sla_class": ln.sla_class,
+            }
             for ln in plan.lines
         ],
         "lines": [
-            {"device": ln.device, "ifindex": ln.ifindex, "customer": ln.customer,
-             "plan_down_kbps": ln.plan_down_kbps, "plan_up_kbps": ln.plan_up_kbps}
+            {
+                "device": ln.device,
+                "ifindex": ln.ifindex,
+                "customer": ln.customer,
+                "plan_down_kbps": ln.plan_down_kbps,
+                "plan_up_kbps": ln.plan_up_kbps,
+            }
             for ln in plan.lines
         ],
     }
@@ -835,7 +1024,10 @@ def _atomic_write(path: Path, text: str) -> None:
 # ---- real recordings ----------------------------------------------------------------------
 
 _LIVE_COUNTER_COLUMNS = (
-    if_mib.IF_IN_OCTETS, if_mib.IF_OUT_OCTETS, if_mib.IF_HC_IN_OCTETS, if_mib.IF_HC_OUT_OCTETS,
+    if_mib.IF_IN_OCTETS,
+    if_mib.IF_OUT_OCTETS,
+    if_mib.IF_HC_IN_OCTETS,
+    if_mib.IF_HC_OUT_OCTETS,
 )
 
 
@@ -889,13 +1081,24 @@ def prepare_recordings(
                 _live_record(raw.rstrip("\r\n"), rng) + "\n" for raw in fh if raw.strip()
             )
         (data_dir / f"{name}.snmprec").write_text(text, encoding="iso-8859-1")
-        devices.append(LabDevice(
-            name=name, district="rec", kind="recording", technology=None,
-            address=f"127.30.{n // 250}.{n % 250 + 1}", port=port, community=name, parent=None,
-            vendor="recording", model=name, sys_object_id="",
-        ))
-    plan = LabPlan(spec=LabSpec(port=port, seed=seed), lab_dir=lab_dir, devices=tuple(devices),
-                   lines=())
+        devices.append(
+            LabDevice(
+                name=name,
+                district="rec",
+                kind="recording",
+                technology=None,
+                address=f"127.30.{n // 250}.{n % 250 + 1}",
+                port=port,
+                community=name,
+                parent=None,
+                vendor="recording",
+                model=name,
+                sys_object_id="",
+            )
+        )
+    plan = LabPlan(
+        spec=LabSpec(port=port, seed=seed), lab_dir=lab_dir, devices=tuple(devices), lines=()
+    )
     _write_manifest(plan)
     LabState(lab_dir / _STATE_FILE).reset(epoch=time.time(), booted_at={})
     return plan
@@ -1063,8 +1266,13 @@ class LabNetwork:
     def target(self, name: str, *, timeout_s: float = 2.0, retries: int = 0) -> SnmpTarget:
         """An ``SnmpTarget`` for one lab device."""
         dev = self.device(name)
-        return SnmpTarget(host=dev.address, port=dev.port, community=dev.community,
-                          timeout_s=timeout_s, retries=retries)
+        return SnmpTarget(
+            host=dev.address,
+            port=dev.port,
+            community=dev.community,
+            timeout_s=timeout_s,
+            retries=retries,
+        )
 
     def set_fault(self, device: str, fault: Fault, **params: Any) -> None:
         """Switch a fault on while running (``lines=[…]``, ``delay_s``, ``status`` …)."""
@@ -1138,7 +1346,10 @@ class LabNetwork:
         log = open(self.log_path, "ab")  # noqa: SIM115  (handed to the child, closed below)
         try:
             self._proc = await asyncio.create_subprocess_exec(
-                *self._argv(), stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=log,
+                *self._argv(),
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
                 start_new_session=True,
             )
         finally:
@@ -1160,12 +1371,15 @@ class LabNetwork:
                     code = self._proc.returncode
                     raise LabError(f"snmpsim exited with {code}: {self._log_tail()}")
                 if time.monotonic() > deadline:
-                    raise LabError(f"snmpsim not answering after {self._startup_timeout_s} s: "
-                                   f"{self._log_tail()}")
+                    raise LabError(
+                        f"snmpsim not answering after {self._startup_timeout_s} s: "
+                        f"{self._log_tail()}"
+                    )
                 for name in sorted(probes):
                     try:
-                        row = await client.get(self.target(name, timeout_s=0.5),
-                                               [snmpv2_mib.SYS_UPTIME])
+                        row = await client.get(
+                            self.target(name, timeout_s=0.5), [snmpv2_mib.SYS_UPTIME]
+                        )
                     except CollectorError:
                         continue  # indexing data files or not bound yet: ask again
                     if row.get(snmpv2_mib.SYS_UPTIME) is not None:

@@ -204,3 +204,13 @@ def test_diurnal_shape_has_mean_one_and_peaks_in_the_evening() -> None:
 
 def test_synthetic_note_names_the_templates() -> None:
     assert "Teldat" in SYNTHETIC_NOTE and "DrayTek" in SYNTHETIC_NOTE
+
+
+def test_inventory_parses_with_nocds_own_inventory_reader(plan: LabPlan) -> None:
+    """The file ``nocd inventory import`` reads: no row problems, every row kept."""
+    from nocd.inventory import read_inventory
+
+    doc = read_inventory(plan.inventory_path)
+    assert doc.problems == ()
+    assert doc.devices is not None and len(doc.devices) == len(plan.devices)
+    assert doc.lines is not None and len(doc.lines) == len(plan.lines)
