@@ -96,6 +96,9 @@ _PRIV: dict[str, Any] = {
     "aes192-blumenthal": usmAesBlumenthalCfb192Protocol,
     "aes256-blumenthal": usmAesBlumenthalCfb256Protocol,
 }
+# pysnmp-based agents (snmpsim) give up on a GETBULK with more than 64 repeaters (they
+# compute max-repetitions as 64 // repeaters = 0 and never answer); stay well below.
+_MAX_COLUMNS_PER_PDU = 32
 _USM_MIN_KEY_LEN = 8  # RFC 3414 §11.2: pass phrases shorter than 8 octets are refused
 # Slack on top of pysnmp's own timeout × tries before we declare the request hung.
 _HANG_GUARD_S = 5.0
@@ -283,12 +286,31 @@ class SnmpClient:
                 return
             raise self._protocol_error(target, rsp, pending)
 
+    async def present(self, target: SnmpTarget, columns: Sequence[str]) -> frozenset[str]:
+        """The ``columns`` that hold at least one instance: one GETNEXT carrying all of them."""
+        pending = list(dict.fromkeys(_oid_str(c) for c in columns))
+        found: set[str] = set()
+        while pending:
+            rsp = await self._request(target, "next", pending)
+            if rsp.status == "noSuchName" and 1 <= rsp.index <= len(pending):
+                del pending[rsp.index - 1]  # SNMPv1: nothing after this one
+                continue
+            if rsp.status is not None:
+                raise self._protocol_error(target, rsp, pending)
+            for col, (oid, value) in zip(pending, rsp.varbinds, strict=False):
+                prefix = _oid_tuple(col)
+                inside = oid[: len(prefix)] == prefix and len(oid) > len(prefix)
+                if inside and not _is_exception_value(value):
+                    found.add(col)
+            break
+        return frozenset(found)
+
     async def walk(
         self, target: SnmpTarget, columns: Sequence[str], max_repetitions: int = 25
     ) -> Table:
         """Walk several table columns at once → {column: {index suffix: value}}.
 
-        GETBULK (GETNEXT for v1) with all still-open columns in each PDU. A column ends at the
+        GETBULK (GETNEXT for v1) with up to 32 still-open columns per PDU. A column ends at the
         first OID outside it, at endOfMibView, or — with a WARNING — at a non-increasing OID,
         as some agents return (ZTE); it never loops. The index is the OID suffix.
         """
@@ -300,12 +322,13 @@ class SnmpClient:
         repetitions = max(1, max_repetitions)
         while active:
             kind = "next" if target.version == "1" else "bulk"
-            request = [".".join(map(str, cursor[col])) for col in active]
+            batch = active[:_MAX_COLUMNS_PER_PDU]
+            request = [".".join(map(str, cursor[col])) for col in batch]
             rsp = await self._request(target, kind, request, repetitions)
             if rsp.status is not None:
-                if rsp.status == "noSuchName" and 1 <= rsp.index <= len(active):
+                if rsp.status == "noSuchName" and 1 <= rsp.index <= len(batch):
                     # SNMPv1 end of MIB view: only that varbind is finished.
-                    del active[rsp.index - 1]
+                    active.remove(batch[rsp.index - 1])
                     continue
                 if rsp.status == "tooBig" and repetitions > 1:
                     repetitions = max(1, repetitions // 2)
@@ -314,7 +337,7 @@ class SnmpClient:
             ended: set[str] = set()
             progressed: set[str] = set()
             for i, (oid, value) in enumerate(rsp.varbinds):
-                col = active[i % len(active)]
+                col = batch[i % len(batch)]
                 if col in ended:
                     continue
                 prefix = prefixes[col]
@@ -340,9 +363,9 @@ class SnmpClient:
             if not progressed and not ended:
                 # A response without a single usable varbind: stop rather than ask again forever.
                 _logger.warning(
-                    "%s: empty walk response for %s; ending those columns", target.host, active
+                    "%s: empty walk response for %s; ending those columns", target.host, batch
                 )
-                break
+                ended.update(batch)
             active = [col for col in active if col not in ended]
         return table
 

@@ -12,6 +12,7 @@ from nocd.cli import daemon as daemon_cli
 from nocd.cli import db as db_cli
 from nocd.cli import inventory as inventory_cli
 from nocd.cli import lab as lab_cli
+from nocd.cli import poll as poll_cli
 from nocd.cli.common import EXIT_BAD_INPUT, err, out
 from nocd.config import load_settings
 from nocd.errors import ConfigError
@@ -51,6 +52,7 @@ app.add_typer(db_cli.app)
 app.add_typer(inventory_cli.app)
 app.add_typer(lab_cli.app)
 daemon_cli.register(app)
+poll_cli.register(app)
 
 
 def main() -> None:
