@@ -325,8 +325,7 @@ def delete_district(session: SessionDep, _token: WriteAccess, district_id: str) 
             status.HTTP_409_CONFLICT,
             f"district {district_id!r} still has {len(devices)} device(s); delete them first",
         )
-    # TODO(storage): a keyed delete in inventory_repo; prune reads every key.
-    repo.prune_districts(session, repo.district_ids(session) - {district_id})
+    repo.delete_district(session, district_id)
     session.commit()
 
 
@@ -362,8 +361,7 @@ def delete_device(session: SessionDep, _token: WriteAccess, name: str) -> None:
             status.HTTP_409_CONFLICT,
             f"device {name!r} still has {lines} line(s) and {children} child device(s)",
         )
-    # TODO(storage): a keyed delete in inventory_repo; prune reads every key.
-    repo.prune_devices(session, set(repo.device_parents(session)) - {name})
+    repo.delete_device(session, name)
     session.commit()
 
 
@@ -403,8 +401,7 @@ def delete_customer(session: SessionDep, _token: WriteAccess, customer_id: str) 
         raise HTTPException(
             status.HTTP_409_CONFLICT, f"customer {customer_id!r} still has {lines} line(s)"
         )
-    # TODO(storage): a keyed delete in inventory_repo; prune reads every key.
-    repo.prune_customers(session, repo.customer_ids(session) - {customer_id})
+    repo.delete_customer(session, customer_id)
     session.commit()
 
 
@@ -440,11 +437,8 @@ def put_line(
 )
 def delete_line(session: SessionDep, _token: WriteAccess, device: str, ifindex: int) -> None:
     """Delete; 404 when unknown."""
-    if repo.get_line(session, device, ifindex) is None:
+    if not repo.delete_line(session, device, ifindex):
         raise _not_found(f"line {device}/{ifindex}")
-    # TODO(storage): a keyed delete in inventory_repo; prune_lines reads every line.
-    keep = {(ln.device, ln.ifindex) for ln in repo.export_all(session).lines}
-    repo.prune_lines(session, keep - {(device, ifindex)})
     session.commit()
 
 
