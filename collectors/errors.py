@@ -25,7 +25,7 @@ class CollectorError(Exception):
         super().__init__(f"{host}: {message}")
 
 
-class DeviceUnreachable(CollectorError):  # noqa: N818  (name fixed by the architecture)
+class DeviceUnreachable(CollectorError):
     """Raised when the agent gives no usable answer: timeout, no route, or USM auth/priv failure."""
 
     def __init__(self, host: str, reason: str) -> None:
@@ -44,7 +44,7 @@ class SnmpProtocolError(CollectorError):
         super().__init__(host, f"SNMP error {status}{where}")
 
 
-class UnsupportedDevice(CollectorError):  # noqa: N818
+class UnsupportedDevice(CollectorError):
     """Raised by discovery when neither the sysObjectID nor any probed MIB table is usable."""
 
     def __init__(self, host: str, sys_object_id: str | None) -> None:

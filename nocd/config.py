@@ -7,7 +7,6 @@ import re
 import tomllib
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -184,5 +183,6 @@ def load_settings(path: str | Path | None = None) -> Settings:
         raise ConfigError(_problems(exc, file, text)) from exc
     if settings.daemon.role is Role.DISTRICT and not settings.daemon.district:
         line = _key_lines(text).get("daemon.role")
-        raise ConfigError([Problem(file, line, "daemon.district", 'required when role = "district"')])
+        problem = Problem(file, line, "daemon.district", 'required when role = "district"')
+        raise ConfigError([problem])
     return settings

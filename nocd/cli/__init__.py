@@ -37,7 +37,8 @@ def check_config(
         for problem in exc.problems:
             err.print(str(problem), markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(EXIT_BAD_INPUT) from None
-    out.print(f"{file}: ok (role={settings.daemon.role}, storage={settings.storage.url.split(':')[0]})")
+    backend = settings.storage.url.split(":")[0]
+    out.print(f"{file}: ok (role={settings.daemon.role}, storage={backend})")
 
 
 @app.command("version")

@@ -24,7 +24,7 @@ err = Console(stderr=True)
 
 ConfigOption = Annotated[
     Path | None,
-    typer.Option("--config", "-c", help="TOML config file (default: $NOCD_CONFIG, else built-ins)."),
+    typer.Option("--config", "-c", help="TOML config file (default: $NOCD_CONFIG, or built-ins)."),
 ]
 
 

@@ -36,7 +36,9 @@ def test_environment_overrides_file(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert settings.api.host == "127.0.0.2", "file wins over defaults"
 
 
-def test_nocd_config_variable_names_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_nocd_config_variable_names_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = write(tmp_path, '[daemon]\nrole = "central"\n')
     monkeypatch.setenv("NOCD_CONFIG", str(path))
     assert load_settings().daemon.role is Role.CENTRAL
@@ -51,7 +53,11 @@ def test_nocd_config_variable_names_the_file(tmp_path: Path, monkeypatch: pytest
         ('[storage]\n\nurl = "mysql://x"\n', ":3: storage.url: ", "unsupported database"),
         ('[api]\nhots = "x"\n', ":2: api.hots: unknown setting", "typo in a key"),
         ('[bogus]\nx = 1\n', ":1: bogus: unknown setting", "unknown section"),
-        ('[daemon]\nrole = "district"\n', ":2: daemon.district: required", "district role needs district"),
+        (
+            '[daemon]\nrole = "district"\n',
+            ":2: daemon.district: required",
+            "district role needs district",
+        ),
         ('[api\nport = 1\n', ":1: toml: ", "TOML syntax error"),
     ],
 )
