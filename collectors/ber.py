@@ -101,6 +101,16 @@ VarBind = tuple[str, SnmpValue, int]
 
 _UNSIGNED_TAGS = (TAG_COUNTER64, TAG_COUNTER32, TAG_GAUGE32, TAG_TIMETICKS)
 _EMPTY_TAGS = (TAG_NULL, TAG_NO_SUCH_OBJECT, TAG_NO_SUCH_INSTANCE, TAG_END_OF_MIB_VIEW)
+# tag → inclusive value range of the INTEGER-encoded types (the hot path decodes them inline).
+_INTEGER_RANGES = {
+    TAG_INTEGER: (_INT32_MIN, _INT32_MAX),
+    TAG_COUNTER32: (0, _UINT32_MAX),
+    TAG_GAUGE32: (0, _UINT32_MAX),
+    TAG_TIMETICKS: (0, _UINT32_MAX),
+    TAG_COUNTER64: (0, _UINT64_MAX),
+}
+_OID_CACHE: dict[bytes, str] = {}  # BER content octets → dotted OID
+_OID_CACHE_MAX = 20_000  # entries; ~3 MB at most
 _DIGITS = tuple(str(i) for i in range(128))
 
 
@@ -272,6 +282,13 @@ def _int32(data: bytes, pos: int, end: int, what: str) -> tuple[int, int]:
 
 def _decode_oid(data: bytes, start: int, stop: int) -> str:
     chunk = data[start:stop]
+    text = _OID_CACHE.get(chunk)
+    if text is None:
+        text = _decode_oid_octets(chunk)
+    return text
+
+
+def _decode_oid_octets(chunk: bytes) -> str:
     if not chunk:
         raise BerError("empty OID")
     if chunk.isascii():
@@ -284,36 +301,41 @@ def _decode_oid(data: bytes, start: int, stop: int) -> str:
             if first < 40
             else ("1." + _DIGITS[first - 40] if first < 80 else "2." + _DIGITS[first - 80])
         )
-        if len(chunk) == 1:
-            return head
-        return head + "." + ".".join([_DIGITS[b] for b in chunk[1:]])
-    subids: list[int] = []
-    value = 0
-    fresh = True
-    for octet in chunk:
-        if fresh and octet == 0x80:
-            raise BerError("OID sub-identifier with a leading 0x80 octet")
-        value = (value << 7) | (octet & 0x7F)
-        if octet & 0x80:
-            fresh = False
-            if value > _MAX_SUBID:
-                raise BerError("OID sub-identifier exceeds 2^32-1")
-            continue
-        subids.append(value)
+        text = head if len(chunk) == 1 else head + "." + ".".join([_DIGITS[b] for b in chunk[1:]])
+    else:
+        subids: list[int] = []
         value = 0
         fresh = True
-    if not fresh:
-        raise BerError("OID ends inside a sub-identifier")
-    if len(subids) >= MAX_OID_SUBIDS:
-        raise BerError("OID has too many sub-identifiers")
-    first = subids[0]
-    parts = (
-        ["0", str(first)]
-        if first < 40
-        else (["1", str(first - 40)] if first < 80 else ["2", str(first - 80)])
-    )
-    parts.extend(str(s) for s in subids[1:])
-    return ".".join(parts)
+        for octet in chunk:
+            if fresh and octet == 0x80:
+                raise BerError("OID sub-identifier with a leading 0x80 octet")
+            value = (value << 7) | (octet & 0x7F)
+            if octet & 0x80:
+                fresh = False
+                if value > _MAX_SUBID:
+                    raise BerError("OID sub-identifier exceeds 2^32-1")
+                continue
+            subids.append(value)
+            value = 0
+            fresh = True
+        if not fresh:
+            raise BerError("OID ends inside a sub-identifier")
+        if len(subids) >= MAX_OID_SUBIDS:
+            raise BerError("OID has too many sub-identifiers")
+        first = subids[0]
+        parts = (
+            ["0", str(first)]
+            if first < 40
+            else (["1", str(first - 40)] if first < 80 else ["2", str(first - 80)])
+        )
+        parts.extend(map(str, subids[1:]))
+        text = ".".join(parts)
+    # A poller sees the same OIDs every cycle (and across devices of one model); only valid
+    # OIDs are cached, and the cache is dropped whole when full, so it stays bounded.
+    if len(_OID_CACHE) >= _OID_CACHE_MAX:
+        _OID_CACHE.clear()
+    _OID_CACHE[chunk] = text
+    return text
 
 
 def _decode_value(tag: int, data: bytes, start: int, stop: int) -> SnmpValue:
@@ -344,6 +366,8 @@ def _decode_value(tag: int, data: bytes, start: int, stop: int) -> SnmpValue:
 
 def decode_response(data: bytes) -> Response:
     """Decode one v1/v2c Response message; :class:`BerError` on anything else."""
+    if type(data) is not bytes:
+        data = bytes(data)  # slices must be hashable for the OID cache
     end = len(data)
     if end > MAX_MESSAGE_OCTETS:
         raise BerError(f"message of {end} octets exceeds {MAX_MESSAGE_OCTETS}")
@@ -367,21 +391,55 @@ def decode_response(data: bytes) -> Response:
             raise BerError("trailing octets after variable-bindings")
         varbinds: list[VarBind] = []
         append = varbinds.append
+        cache = _OID_CACHE
+        # list_stop is the end of the datagram (checked above), so reading past it raises
+        # IndexError; every inner length is still checked against its own container.
         while pos < list_stop:
-            # VarBind SEQUENCE; short-form lengths inline, long form through _length.
-            if pos + 2 > list_stop or data[pos] != TAG_SEQUENCE:
+            if data[pos] != TAG_SEQUENCE:
                 raise BerError("expected a VarBind SEQUENCE")
-            vb_start, vb_stop = _length(data, pos + 1, list_stop, "VarBind")
-            o_start, o_stop = _header(data, vb_start, vb_stop, TAG_OID, "VarBind name")
+            length = data[pos + 1]
+            if length < 0x80:
+                vb_start = pos + 2
+                vb_stop = vb_start + length
+                if vb_stop > list_stop:
+                    raise BerError("VarBind overruns variable-bindings")
+            else:
+                vb_start, vb_stop = _length(data, pos + 1, list_stop, "VarBind")
+            # Smallest VarBind: 06 01 xx 05 00.
+            if vb_stop - vb_start < 5 or data[vb_start] != TAG_OID:
+                raise BerError("VarBind does not start with an OID")
+            length = data[vb_start + 1]
+            if length < 0x80:
+                o_start = vb_start + 2
+                o_stop = o_start + length
+            else:
+                o_start, o_stop = _length(data, vb_start + 1, vb_stop, "VarBind name")
             if o_stop + 2 > vb_stop:
                 raise BerError("truncated VarBind value")
             tag = data[o_stop]
-            v_start, v_stop = _length(data, o_stop + 1, vb_stop, "VarBind value")
+            length = data[o_stop + 1]
+            if length < 0x80:
+                v_start = o_stop + 2
+                v_stop = v_start + length
+            else:
+                v_start, v_stop = _length(data, o_stop + 1, vb_stop, "VarBind value")
             if v_stop != vb_stop:
-                raise BerError("trailing octets inside a VarBind")
-            append(
-                (_decode_oid(data, o_start, o_stop), _decode_value(tag, data, v_start, v_stop), tag)
-            )
+                raise BerError("VarBind value does not end its VarBind")
+            chunk = data[o_start:o_stop]
+            oid = cache.get(chunk)
+            if oid is None:
+                oid = _decode_oid_octets(chunk)
+            value: SnmpValue
+            bounds = _INTEGER_RANGES.get(tag)
+            if bounds is not None:
+                if v_stop == v_start or v_stop - v_start > _MAX_INTEGER_OCTETS:
+                    raise BerError(f"integer value of {v_stop - v_start} octets")
+                value = int.from_bytes(data[v_start:v_stop], "big", signed=True)
+                if value < bounds[0] or value > bounds[1]:
+                    raise BerError(f"value {value} outside the range of tag 0x{tag:02x}")
+            else:
+                value = _decode_value(tag, data, v_start, v_stop)
+            append((oid, value, tag))
             pos = vb_stop
     except IndexError as exc:  # defensive: every index is bounds-checked above
         raise BerError("truncated message") from exc

@@ -148,8 +148,18 @@ def _norm_oid(oid: str) -> str:
     return oid.strip().lstrip(".")
 
 
+_SUFFIX_KEYS: dict[str, tuple[int, ...]] = {}  # index suffix → its sub-identifiers
+_SUFFIX_KEYS_MAX = 20_000
+
+
 def _suffix_key(suffix: str) -> tuple[int, ...]:
-    return tuple(map(int, suffix.split(".")))
+    # Index suffixes repeat every cycle and across devices; bounded like ber's OID cache.
+    key = _SUFFIX_KEYS.get(suffix)
+    if key is None:
+        if len(_SUFFIX_KEYS) >= _SUFFIX_KEYS_MAX:
+            _SUFFIX_KEYS.clear()
+        key = _SUFFIX_KEYS[suffix] = tuple(map(int, suffix.split(".")))
+    return key
 
 
 class FastSnmpClient:
