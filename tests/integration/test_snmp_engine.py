@@ -8,9 +8,17 @@ import time
 
 import pytest
 
+from collectors.discovery import MatchedBy, discover
 from collectors.engine import SnmpClient, SnmpTarget
-from collectors.errors import DeviceUnreachable
-from tests.fixtures.snmp_agents import SnmpdAgent, SnmpsimAgent, free_udp_port, net_snmp_walk
+from collectors.errors import DeviceUnreachable, UnsupportedDevice
+from collectors.profiles import MibTable
+from tests.fixtures.snmp_agents import (
+    SYSTEM_ONLY_COMMUNITY,
+    SnmpdAgent,
+    SnmpsimAgent,
+    free_udp_port,
+    net_snmp_walk,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.snmp]
 
@@ -203,3 +211,31 @@ async def test_mistyped_value_becomes_missing_not_a_crash(client, snmpsim_agent:
     values = table[IF_HC_IN_OCTETS]
     assert values, "nokia-isam has an ifHCInOctets row"
     assert all(isinstance(v, bytes) for v in values.values())
+
+
+async def test_discovery_of_an_unknown_agent_probes_its_tables(client, snmpd_agent: SnmpdAgent):
+    """Net-SNMP's sysObjectID matches no vendor profile: tables decide (generic switch)."""
+    found = await discover(client, snmpd_agent.v2c())
+    assert found.system.sys_name == snmpd_agent.sys_name
+    assert {MibTable.IF, MibTable.HOST_RESOURCES} <= found.answering
+    assert MibTable.ADSL not in found.answering
+    assert found.matched_by is MatchedBy.FALLBACK
+    assert found.profile.name == "generic-switch"
+
+
+async def test_discovery_raises_unsupported_when_nothing_usable_answers(
+    client, snmpd_agent: SnmpdAgent
+):
+    target = SnmpTarget(
+        host=snmpd_agent.host, port=snmpd_agent.port, community=SYSTEM_ONLY_COMMUNITY
+    )
+    with pytest.raises(UnsupportedDevice) as info:
+        await discover(client, target)
+    assert info.value.sys_object_id == "1.3.6.1.4.1.8072.3.2.10"
+
+
+async def test_discovery_by_sys_object_id_and_present_columns(client, snmpsim_agent):
+    found = await discover(client, snmpsim_agent.target("teldat_tv-base-vdsl2-adsl"))
+    assert found.matched_by is MatchedBy.SYS_OBJECT_ID
+    assert found.profile.name == "teldat"
+    assert MibTable.ADSL in found.answering
