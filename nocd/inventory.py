@@ -102,10 +102,14 @@ def _text(limit: int) -> Callable[[str], str]:
     return check
 
 
+_SPACE = re.compile(r"\s")
+_LABEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]*")
+
+
 def _token(limit: int) -> Callable[[str], str]:
     def check(value: str) -> str:
         value = _text(limit)(value)
-        if re.search(r"\s", value):
+        if _SPACE.search(value):
             raise ValueError(f"{value!r} must not contain spaces")
         return value
 
@@ -115,7 +119,7 @@ def _token(limit: int) -> Callable[[str], str]:
 def _label(value: str) -> str:
     # District ids become Prometheus label values and URL path segments.
     value = _text(64)(value)
-    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.\-]*", value):
+    if not _LABEL.fullmatch(value):
         raise ValueError(f"{value!r} may contain only letters, digits, '_', '.', '-'")
     return value
 
@@ -414,6 +418,10 @@ def _messages(exc: ValidationError) -> list[tuple[str, str]]:
 # --- YAML -------------------------------------------------------------------------------------
 
 _NULLS = {"", "~", "null", "Null", "NULL"}
+# The base loader resolves no implicit tags (``_plain`` keeps scalars as text anyway), and
+# libyaml's C composer is ~10x faster than the pure-Python one on 100k-row files; both keep
+# the node marks this parser needs.
+_Loader: Any = getattr(yaml, "CBaseLoader", yaml.BaseLoader)
 
 
 def _plain(node: yaml.Node) -> Any:
@@ -450,7 +458,7 @@ def _key_lines(node: yaml.MappingNode, prefix: str, into: dict[str, int]) -> lis
 def parse_yaml(text: str, source: str) -> InventoryDocument:
     """Parse a YAML (or JSON) inventory; problems point at the line of the row or field."""
     builder = _Builder(source)
-    loader = yaml.SafeLoader(text)
+    loader = _Loader(text)
     try:
         root = loader.get_single_node()
     except yaml.MarkedYAMLError as exc:
