@@ -134,9 +134,7 @@ def counter_rate(
     # max_per_second × (100 + slack) / 100 × elapsed / 1e9 / scale, kept in integers.
     max_delta = None
     if max_per_second is not None:
-        max_delta = (max_per_second * (100 + slack_percent) * elapsed) // (
-            100 * NS_PER_S * scale
-        )
+        max_delta = (max_per_second * (100 + slack_percent) * elapsed) // (100 * NS_PER_S * scale)
     modulus = 1 << curr.bits
     wrapped = curr.value < prev.value
     delta = (curr.value - prev.value) % modulus
@@ -177,9 +175,7 @@ def octets_rate_bps(
     slack_percent: int = DEFAULT_SLACK_PERCENT,
 ) -> CounterRate:
     """Bit rate (bit/s) from an octet counter, judged against the interface speed."""
-    return counter_rate(
-        prev, curr, max_per_second=speed_bps, scale=8, slack_percent=slack_percent
-    )
+    return counter_rate(prev, curr, max_per_second=speed_bps, scale=8, slack_percent=slack_percent)
 
 
 def _interval_problem(

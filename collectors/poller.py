@@ -89,8 +89,9 @@ class PollObserver(Protocol):
         self, job: PollJob, outcome: PollOutcome, duration_s: float, reason: str
     ) -> None: ...
 
-    def state_changed(self, job: PollJob, old: DeviceState, new: DeviceState, at: float) -> None:
-        ...
+    def state_changed(
+        self, job: PollJob, old: DeviceState, new: DeviceState, at: float
+    ) -> None: ...
 
 
 @dataclass(slots=True)
@@ -146,6 +147,10 @@ class Poller(Generic[ResultT]):
         """Current verdict for ``device``."""
         return self._tracks[device].state
 
+    def reason(self, device: str) -> str:
+        """Why the last failed poll of ``device`` failed ("" if it never failed)."""
+        return self._tracks[device].last_reason
+
     def states(self) -> dict[str, DeviceState]:
         """Current verdict for every device."""
         return {name: track.state for name, track in self._tracks.items()}
@@ -158,12 +163,12 @@ class Poller(Generic[ResultT]):
             if track is not None:
                 self._set_state(device, track, DeviceState.UNKNOWN, now, None)
 
-    def add_jobs(self, jobs: Iterable[PollJob]) -> None:
-        """Schedule more jobs (inventory changes) without restarting the loop."""
-        now = self._clock()
+    def add_jobs(self, jobs: Iterable[PollJob], *, delay_s: float = 0.0) -> None:
+        """Schedule more jobs (after discovery, inventory changes), first due in ``delay_s``."""
+        first_due = self._clock() + delay_s
         for job in jobs:
             self._tracks.setdefault(job.device, _DeviceTrack())
-            self._push(now, job)
+            self._push(first_due, job)
         self._wakeup.set()
 
     async def run(self) -> None:

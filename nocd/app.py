@@ -26,8 +26,9 @@ from nocd import __version__
 from nocd.api import health, inventory
 from nocd.api import metrics as metrics_api
 from nocd.api.errors import install_error_handlers
+from nocd.collection import Collection
 from nocd.config import Settings
-from nocd.metrics import build_registry
+from nocd.metrics import PollMetrics, build_registry
 from nocd.storage import db, inventory_repo
 
 __all__ = [
@@ -197,15 +198,26 @@ async def _serve(
         finally:
             stop.set()  # the server ended on its own (e.g. could not bind): stop the rest
 
-    async def stop_on_signal() -> None:
+    collection = Collection(
+        settings=app.state.settings,
+        sessions=app.state.session_factory,
+        metrics=PollMetrics(app.state.registry),
+    )
+
+    async def stop_on_signal(loops: list[asyncio.Task[None]]) -> None:
         await stop.wait()
         server.should_exit = True
+        for task in loops:
+            task.cancel()
 
     scheduler.start()
     try:
         async with asyncio.TaskGroup() as tasks:
+            loops = []
+            if collection.enabled():
+                loops.append(tasks.create_task(collection.run(), name="collection"))
             tasks.create_task(serve(), name="http")
-            tasks.create_task(stop_on_signal(), name="stop")
+            tasks.create_task(stop_on_signal(loops), name="stop")
     finally:
         scheduler.shutdown(wait=False)
 

@@ -21,6 +21,7 @@ from nocd.errors import ConfigError, Problem
 __all__ = [
     "ApiSettings",
     "DaemonSettings",
+    "PollConfig",
     "Role",
     "Settings",
     "StorageSettings",
@@ -92,6 +93,26 @@ class DaemonSettings(_Section):
         return level
 
 
+class PollConfig(_Section):
+    """``[poll]``: how this process polls its devices over SNMP.
+
+    Intervals left unset use the device profile's hints (interfaces 60 s, DSL lines 300 s,
+    15-minute PM history 900 s, inventory/discovery 6 h).
+    """
+
+    enabled: bool = True
+    max_concurrent: int = Field(default=64, ge=1, le=4096)
+    deadline_s: float = Field(default=20.0, gt=0)  # whole-device budget per poll
+    timeout_s: float = Field(default=2.0, gt=0)  # per SNMP request try
+    retries: int = Field(default=1, ge=0, le=5)
+    down_after_s: float = Field(default=60.0, ge=0)  # grace before a silent device is down
+    backoff_max_s: float = Field(default=600.0, gt=0)
+    interfaces_s: int | None = Field(default=None, ge=1)
+    dsl_lines_s: int | None = Field(default=None, ge=1)
+    dsl_intervals_s: int | None = Field(default=None, ge=1)
+    discovery_s: int = Field(default=6 * 3600, ge=60)
+
+
 class Settings(BaseSettings):
     """The whole configuration tree of one nocd process."""
 
@@ -102,6 +123,7 @@ class Settings(BaseSettings):
     storage: StorageSettings = StorageSettings()
     api: ApiSettings = ApiSettings()
     daemon: DaemonSettings = DaemonSettings()
+    poll: PollConfig = PollConfig()
 
     @classmethod
     def settings_customise_sources(

@@ -10,7 +10,9 @@ from sqlalchemy import (
     BigInteger,
     CheckConstraint,
     DateTime,
+    Float,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
@@ -40,6 +42,10 @@ class SlaClass(StrEnum):
 DEVICE_KINDS = tuple(kind.value for kind in DeviceKind)
 SLA_CLASSES = tuple(sla.value for sla in SlaClass)
 ROLES = ("viewer", "operator", "integration", "district")
+DEVICE_STATES = ("up", "down", "unknown")
+
+# 64-bit ids on PostgreSQL; SQLite auto-increments only an INTEGER PRIMARY KEY (also 64-bit).
+BigId = BigInteger().with_variant(Integer(), "sqlite")
 
 # Deterministic constraint names on both backends, so that migrations can address them
 # (SQLite's batch mode needs a name to drop or alter a constraint).
@@ -155,3 +161,56 @@ class ApiToken(Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Sample(Base):
+    """One measured value: ``entity`` is ``device``, ``if:<ifIndex>`` or ``line:<ifIndex>``.
+
+    ``ts`` is UTC epoch seconds (the unit of ``kpi.intervals``). Missing and invalid values
+    are never stored: absence means "no data", never zero.
+    """
+
+    __tablename__ = "samples"
+    __table_args__ = (Index(None, "device_id", "entity", "metric", "ts"), Index(None, "ts"))
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    device_id: Mapped[int] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"))
+    entity: Mapped[str] = mapped_column(String(32))
+    metric: Mapped[str] = mapped_column(String(64))
+    ts: Mapped[int] = mapped_column(BigInteger)
+    value: Mapped[float] = mapped_column(Float)
+
+
+class DeviceStatus(Base):
+    """The latest verdict and poll bookkeeping of one device (one row per device)."""
+
+    __tablename__ = "device_status"
+    __table_args__ = (CheckConstraint(_one_of("state", DEVICE_STATES), name="state"),)
+
+    device_id: Mapped[int] = mapped_column(
+        ForeignKey("devices.id", ondelete="CASCADE"), primary_key=True
+    )
+    state: Mapped[str] = mapped_column(String(16))
+    since: Mapped[int] = mapped_column(BigInteger)  # epoch seconds of the last state change
+    last_poll_at: Mapped[int | None] = mapped_column(BigInteger)
+    last_ok_at: Mapped[int | None] = mapped_column(BigInteger)
+    last_outcome: Mapped[str | None] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    profile: Mapped[str | None] = mapped_column(String(100))
+    sys_uptime_ticks: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class DeviceStateEvent(Base):
+    """A change of a device's verdict; device timelines (``kpi.intervals``) come from these."""
+
+    __tablename__ = "device_state_events"
+    __table_args__ = (
+        CheckConstraint(_one_of("state", DEVICE_STATES), name="state"),
+        Index(None, "device_id", "ts"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    device_id: Mapped[int] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"))
+    ts: Mapped[int] = mapped_column(BigInteger)
+    state: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(Text, default="")

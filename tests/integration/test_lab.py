@@ -9,7 +9,6 @@ independent client. Nothing sleeps to synchronise: waits poll the agent against 
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import shutil
 import tempfile
 import time
@@ -21,12 +20,13 @@ import pytest_asyncio
 
 from collectors.engine import SnmpClient
 from collectors.errors import DeviceUnreachable, SnmpProtocolError
-from collectors.lab import Fault, Lab, LabLine, LabNetwork, LabSpec, prepare_recordings
+from collectors.lab import Fault, LabLine, LabNetwork, prepare_recordings
 from collectors.mibs import adsl_line_mib as adsl
 from collectors.mibs import if_mib, snmpv2_mib
 from collectors.mibs import vdsl2_line_mib as vdsl2
 from collectors.values import SnmpValue
 from tests.conftest import require_service, require_shared_data
+from tests.fixtures.lab import free_udp_port, snmpsim_available
 
 pytestmark = [
     pytest.mark.integration,
@@ -44,43 +44,10 @@ VDSL2_BAND_SNR = "1.3.6.1.2.1.10.251.1.1.2.1.4"  # xdsl2LineBandStatusSnrMargin,
 DEADLINE_S = 15.0
 
 
-def _snmpsim_available() -> bool:
-    return importlib.util.find_spec("snmpsim") is not None and (
-        importlib.util.find_spec("pysmi") is not None
-    )
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def lab() -> AsyncIterator[LabNetwork]:
-    require_service(_snmpsim_available(), "snmpsim (snmpsim-command-responder + pysmi)")
-    # As root, snmpsim runs as nobody: the lab lives in a world-searchable directory.
-    lab_dir = Path(tempfile.mkdtemp(prefix="nocd-lab-test-"))
-    lab_dir.chmod(0o755)
-    try:
-        Lab.generate(
-            LabSpec(districts=1, aggregation=1, dslams=2, lines=6, switches=1, seed=11,
-                    port=_free_port()),
-            lab_dir,
-        )
-        async with LabNetwork(lab_dir) as network:
-            yield network
-    finally:
-        shutil.rmtree(lab_dir, ignore_errors=True)
-
-
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def client() -> AsyncIterator[SnmpClient]:
     async with await SnmpClient.create() as snmp:
         yield snmp
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.bind(("127.21.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 async def _get(client: SnmpClient, lab: LabNetwork, device: str, *oids: str,
@@ -284,13 +251,13 @@ async def test_counter32_sits_below_2_pow_32_then_wraps(
 
 
 async def test_real_recordings_are_served_with_faults(client: SnmpClient) -> None:
-    require_service(_snmpsim_available(), "snmpsim (snmpsim-command-responder + pysmi)")
+    require_service(snmpsim_available(), "snmpsim (snmpsim-command-responder + pysmi)")
     source = require_shared_data("snmprec", "draytek_vdsl.snmprec").parent
     lab_dir = Path(tempfile.mkdtemp(prefix="nocd-lab-rec-"))
     lab_dir.chmod(0o755)
     try:
         prepare_recordings(source, lab_dir, names=("draytek_vdsl", "h3c-e528-2"),
-                           port=_free_port())
+                           port=free_udp_port())
         assert not list(source.glob("*.tmp")), "nothing is written next to the recordings"
         async with LabNetwork(lab_dir) as rec:
             assert sorted(rec.endpoints) == ["draytek_vdsl", "h3c-e528-2"]
