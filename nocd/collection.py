@@ -24,10 +24,12 @@ from sqlalchemy.orm import Session
 from collectors.device_poll import DevicePoll, poll_device
 from collectors.discovery import discover
 from collectors.engine import SnmpClient, SnmpTarget
+from collectors.fast_client import FastSnmpClient
 from collectors.measurements import measurements
 from collectors.poller import DeviceState, Poller, PollJob, PollOutcome, PollSettings
 from collectors.profiles import DeviceProfile, MibTable
 from collectors.profiles.base import Schedule
+from collectors.reader import RoutingReader
 from nocd.config import PollConfig, Role, Settings
 from nocd.errors import StorageUnavailable
 from nocd.metrics import PollMetrics
@@ -138,7 +140,8 @@ class Collection:
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _background: set[asyncio.Task[None]] = field(default_factory=set)
     poller: Poller[_Result] | None = None
-    _client: SnmpClient | None = None
+    _client: SnmpClient | None = None  # pysnmp: discovery and SNMPv3
+    _reader: RoutingReader | None = None  # polls: v1/v2c fast path, v3 through pysnmp
 
     @property
     def district(self) -> str | None:
@@ -164,8 +167,12 @@ class Collection:
             f" in district {self.district}" if self.district else "",
         )
         config = self.settings.poll
-        async with await SnmpClient.create() as client:
+        async with (
+            await SnmpClient.create() as client,
+            await FastSnmpClient.create(max_in_flight=config.max_in_flight) as fast,
+        ):
             self._client = client
+            self._reader = RoutingReader(client, fast)
             for device in devices:
                 self._known[device.name] = _Known(target=device_target(device, config))
             self.poller = Poller(
@@ -221,7 +228,8 @@ class Collection:
         if job.schedule == DISCOVERY:
             return self._result(job, None, profile)
         tables = SCHEDULE_TABLES[job.schedule] & profile.tables
-        poll = await poll_device(self._client, known.target, profile, tables=tables)
+        assert self._reader is not None, "run() creates the reader before polling"
+        poll = await poll_device(self._reader, known.target, profile, tables=tables)
         prev = None
         if job.schedule == "interfaces":
             prev, known.last_interfaces = known.last_interfaces, poll

@@ -101,7 +101,9 @@ class PollConfig(_Section):
     """
 
     enabled: bool = True
-    max_concurrent: int = Field(default=64, ge=1, le=4096)
+    max_concurrent: int = Field(default=64, ge=1, le=4096)  # device polls at once
+    # v1/v2c requests in flight; more than ~16 overflows UDP receive buffers (lost replies).
+    max_in_flight: int = Field(default=16, ge=1, le=256)
     deadline_s: float = Field(default=20.0, gt=0)  # whole-device budget per poll
     timeout_s: float = Field(default=2.0, gt=0)  # per SNMP request try
     retries: int = Field(default=1, ge=0, le=5)
