@@ -119,15 +119,19 @@ class _Server(uvicorn.Server):
 
 
 async def run_daemon(
-    settings: Settings, *, readiness_interval_s: float = READINESS_INTERVAL_S
+    settings: Settings,
+    *,
+    readiness_interval_s: float = READINESS_INTERVAL_S,
+    stop: asyncio.Event | None = None,
 ) -> None:
     """Serve HTTP and run the scheduler in this event loop until SIGTERM/SIGINT.
 
     Raises ``StorageUnavailable`` before serving anything when the database cannot be
     reached or its schema is not current (the message says to run ``nocd db upgrade``).
+    Setting ``stop`` (if given) ends it like a signal does (``nocd demo --duration``).
     """
     loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
+    stop = stop if stop is not None else asyncio.Event()
     server: _Server | None = None
 
     def on_signal(signum: signal.Signals) -> None:

@@ -10,6 +10,7 @@ import typer
 from nocd import __version__
 from nocd.cli import daemon as daemon_cli
 from nocd.cli import db as db_cli
+from nocd.cli import demo as demo_cli
 from nocd.cli import inventory as inventory_cli
 from nocd.cli import lab as lab_cli
 from nocd.cli import poll as poll_cli
@@ -54,6 +55,7 @@ app.add_typer(inventory_cli.app)
 app.add_typer(lab_cli.app)
 daemon_cli.register(app)
 poll_cli.register(app)
+demo_cli.register(app)
 
 
 def main() -> None:
