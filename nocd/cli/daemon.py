@@ -8,7 +8,6 @@ from typing import Annotated
 
 import typer
 
-from nocd.app import configure_logging, run_daemon
 from nocd.cli.common import EXIT_BAD_INPUT, ConfigOption, err, exit_codes, fail, out, settings_from
 from nocd.storage import db
 from nocd.storage.tokens import (
@@ -30,6 +29,8 @@ def run(config: ConfigOption = None) -> None:
     Stops cleanly on SIGTERM or SIGINT (exit 0). Refuses to start (exit 1) when the
     database is unreachable or its schema is not current: run `nocd db upgrade`.
     """
+    from nocd.app import configure_logging, run_daemon  # heavy: FastAPI, uvicorn, pysnmp
+
     settings = settings_from(config)
     configure_logging(settings.daemon.log_level)
     with exit_codes():

@@ -9,22 +9,25 @@ Session = session_factory(engine)
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import URL, Engine, create_engine, event, make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
 from nocd.errors import StorageUnavailable
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+
+# Alembic is imported where it is used: every CLI command imports this module, and alembic
+# costs a second of start-up that only `db upgrade` and the schema check need.
 
 __all__ = [
     "MIGRATIONS_DIR",
@@ -110,14 +113,19 @@ def session_factory(engine: Engine) -> sessionmaker[Session]:
 
 
 def _alembic_config() -> Config:
+    from alembic.config import Config
+
     # No alembic.ini at runtime: the migrations ship inside the package.
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     return config
 
 
+@functools.cache  # the migrations ship with the code: read them once per process
 def head_revision() -> str:
     """The schema revision this version of nocd needs."""
+    from alembic.script import ScriptDirectory
+
     head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
     if head is None:  # pragma: no cover - the package always ships a migration
         raise RuntimeError("no migrations found in " + str(MIGRATIONS_DIR))
@@ -129,6 +137,8 @@ def current_revision(engine: Engine) -> str | None:
 
     Raises ``StorageUnavailable`` when the database cannot be reached.
     """
+    from alembic.runtime.migration import MigrationContext
+
     with storage_errors(engine.url), engine.connect() as conn:
         return MigrationContext.configure(conn).get_current_revision()
 
@@ -151,6 +161,9 @@ def upgrade(url: str | URL, revision: str = "head") -> str:
 
     Raises ``StorageUnavailable`` when the database cannot be reached.
     """
+    from alembic import command
+    from alembic.runtime.migration import MigrationContext
+
     engine = make_engine(url)
     try:
         with storage_errors(engine.url), engine.begin() as conn:
