@@ -143,3 +143,85 @@ async def test_reboot_gives_no_rate_spike(running: Running, lab: LabNetwork):
     speeds = dict(running.samples(AGG, "speed_bps"))
     for entity, value in running.samples(AGG, "in_bps"):
         assert value <= speeds.get(entity, float("inf")), f"{entity}: spike {value} bit/s"
+
+
+async def test_slow_agent_is_late_alone(running: Running, lab: LabNetwork):
+    """A device slower than its request timeout fails alone; the others keep their 1 s cycle."""
+    await running.until(lambda: running.statuses().get(ADSL_DSLAM) == "up", "first poll")
+    lab.set_fault(ADSL_DSLAM, Fault.SLOW, delay_s=5.0)  # beyond the 3 s deadline
+    try:
+        def failed_polls() -> float:
+            return sum(
+                running.registry.get_sample_value("nocd_snmp_requests_total", {"result": r})
+                or 0
+                for r in ("timeout", "unreachable")
+            )
+
+        await running.until(lambda: failed_polls() >= 2, "the slow device's polls to fail")
+        with running.sessions() as session:
+            polled = {s.device: s.last_ok_at for s in poll_repo.device_statuses(session)}
+        newest = max(v for v in polled.values() if v is not None)
+        for device, last_ok in polled.items():
+            if device != ADSL_DSLAM:
+                assert last_ok is not None and newest - last_ok <= 3, f"{device} fell behind"
+    finally:
+        lab.clear_fault(ADSL_DSLAM)
+
+
+async def test_error_responses_are_counted_and_do_not_mark_down(
+    running: Running, lab: LabNetwork
+):
+    await running.until(lambda: running.statuses().get(AGG) == "up", "first poll")
+    lab.set_fault(AGG, Fault.ERROR)
+    try:
+        await running.until(
+            lambda: (running.registry.get_sample_value(
+                "nocd_snmp_requests_total", {"result": "error"}) or 0) >= 3,
+            "error responses to be counted",
+        )
+        assert running.statuses()[AGG] == "up", "an agent that answers is not down"
+        with running.sessions() as session:
+            status = next(s for s in poll_repo.device_statuses(session) if s.device == AGG)
+        assert status.last_outcome == "error" and "genErr" in status.reason, status
+    finally:
+        lab.clear_fault(AGG)
+
+
+async def test_counter32_wrap_gives_the_same_rate_as_counter64(lab: LabNetwork):
+    """Across a real 32-bit wrap on the agent, the Counter32 rate equals the Counter64 rate."""
+    from collectors.counters import CounterSample, octets_rate_bps
+    from collectors.engine import SnmpClient
+    from collectors.mibs.if_mib import IF_HC_IN_OCTETS, IF_HIGH_SPEED, IF_IN_OCTETS
+
+    uplink = 1
+    oids = [f"{IF_IN_OCTETS}.{uplink}", f"{IF_HC_IN_OCTETS}.{uplink}", f"{IF_HIGH_SPEED}.{uplink}"]
+    lab.set_fault(AGG, Fault.WRAP, lead_s=2)
+    try:
+        async with await SnmpClient.create() as client:
+            target = lab.target(AGG)
+            first = await client.get(target, oids)
+            t0 = time.monotonic_ns()
+            deadline = time.monotonic() + DEADLINE_S
+            while True:  # each pass is a real SNMP round trip; stop once the counter wrapped
+                second = await client.get(target, oids)
+                t1 = time.monotonic_ns()
+                if second[oids[0]] < first[oids[0]]:  # type: ignore[operator]
+                    break
+                assert time.monotonic() < deadline, "Counter32 never wrapped"
+    finally:
+        lab.clear_fault(AGG)
+    speed = int(second[oids[2]]) * 1_000_000  # type: ignore[arg-type]
+    r32 = octets_rate_bps(
+        CounterSample(value=first[oids[0]], at_ns=t0, bits=32),  # type: ignore[arg-type]
+        CounterSample(value=second[oids[0]], at_ns=t1, bits=32),  # type: ignore[arg-type]
+        speed_bps=speed,
+    )
+    r64 = octets_rate_bps(
+        CounterSample(value=first[oids[1]], at_ns=t0),  # type: ignore[arg-type]
+        CounterSample(value=second[oids[1]], at_ns=t1),  # type: ignore[arg-type]
+        speed_bps=speed,
+    )
+    assert r32.valid and r32.wrapped, r32
+    assert r64.valid and not r64.wrapped, r64
+    # The agent computes each counter at its own instant within one response: allow 0.1 %.
+    assert r32.per_second == pytest.approx(r64.per_second, rel=1e-3), (r32, r64)
