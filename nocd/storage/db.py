@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -126,10 +126,10 @@ def head_revision() -> str:
     """The schema revision this version of nocd needs."""
     from alembic.script import ScriptDirectory
 
-    head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
-    if head is None:  # pragma: no cover - the package always ships a migration
+    heads = ScriptDirectory.from_config(_alembic_config()).get_heads()
+    if not heads:  # pragma: no cover - the package always ships a migration
         raise RuntimeError("no migrations found in " + str(MIGRATIONS_DIR))
-    return head
+    return _joined(heads)
 
 
 def current_revision(engine: Engine) -> str | None:
@@ -140,7 +140,7 @@ def current_revision(engine: Engine) -> str | None:
     from alembic.runtime.migration import MigrationContext
 
     with storage_errors(engine.url), engine.connect() as conn:
-        return MigrationContext.configure(conn).get_current_revision()
+        return _joined(MigrationContext.configure(conn).get_current_heads()) or None
 
 
 def check_schema(engine: Engine) -> str:
@@ -156,7 +156,12 @@ def check_schema(engine: Engine) -> str:
     return current
 
 
-def upgrade(url: str | URL, revision: str = "head") -> str:
+def _joined(revisions: Sequence[str]) -> str:
+    """Revisions as one string: ``0003`` or, while branches are unmerged, ``0003a+0003b``."""
+    return "+".join(sorted(revisions))
+
+
+def upgrade(url: str | URL, revision: str = "heads") -> str:
     """Apply migrations up to ``revision`` (default: the newest) and return the new revision.
 
     Raises ``StorageUnavailable`` when the database cannot be reached.
@@ -169,9 +174,9 @@ def upgrade(url: str | URL, revision: str = "head") -> str:
         with storage_errors(engine.url), engine.begin() as conn:
             config = _alembic_config()
             config.attributes["connection"] = conn
-            before = MigrationContext.configure(conn).get_current_revision()
+            before = _joined(MigrationContext.configure(conn).get_current_heads()) or None
             command.upgrade(config, revision)
-            after = MigrationContext.configure(conn).get_current_revision()
+            after = _joined(MigrationContext.configure(conn).get_current_heads())
         if before != after:
             _logger.info("database %s upgraded from %s to %s", safe_url(url), before, after)
         return after or "base"
