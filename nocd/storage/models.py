@@ -214,3 +214,133 @@ class DeviceStateEvent(Base):
     ts: Mapped[int] = mapped_column(BigInteger)
     state: Mapped[str] = mapped_column(String(16))
     reason: Mapped[str] = mapped_column(Text, default="")
+
+
+# --- KPI / KQI / SLA (issue 5) -----------------------------------------------------------
+
+ROLLUP_RESOLUTIONS = ("5m", "1h", "1d")
+SLA_STATUSES = ("met", "at_risk", "breached")
+
+
+class Rollup(Base):
+    """count/min/avg/max/p95 of one series (device, entity, metric) in one bucket.
+
+    Every resolution is computed from raw ``samples`` (p95 does not compose); ``bucket`` is
+    the bucket start in UTC epoch seconds.
+    """
+
+    __tablename__ = "rollups"
+    __table_args__ = (
+        CheckConstraint(_one_of("resolution", ROLLUP_RESOLUTIONS), name="resolution"),
+        Index(None, "resolution", "bucket"),
+    )
+
+    device_id: Mapped[int] = mapped_column(
+        ForeignKey("devices.id", ondelete="CASCADE"), primary_key=True
+    )
+    entity: Mapped[str] = mapped_column(String(32), primary_key=True)
+    metric: Mapped[str] = mapped_column(String(64), primary_key=True)
+    resolution: Mapped[str] = mapped_column(String(4), primary_key=True)
+    bucket: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    count: Mapped[int] = mapped_column(Integer)
+    min: Mapped[float] = mapped_column(Float)
+    avg: Mapped[float] = mapped_column(Float)
+    max: Mapped[float] = mapped_column(Float)
+    p95: Mapped[float] = mapped_column(Float)
+
+
+class RollupState(Base):
+    """Per resolution: buckets before ``watermark`` are final; samples up to ``last_sample_id``
+    have been checked for late arrivals."""
+
+    __tablename__ = "rollup_state"
+    __table_args__ = (
+        CheckConstraint(_one_of("resolution", ROLLUP_RESOLUTIONS), name="resolution"),
+    )
+
+    resolution: Mapped[str] = mapped_column(String(4), primary_key=True)
+    watermark: Mapped[int] = mapped_column(BigInteger)
+    last_sample_id: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class KpiPeriod(Base):
+    """One reporting period's KQI/SLA computation; late data sets ``dirty``."""
+
+    __tablename__ = "kpi_periods"
+
+    start: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    end: Mapped[int] = mapped_column(BigInteger)
+    evaluated_until: Mapped[int] = mapped_column(BigInteger)
+    computed_at: Mapped[int] = mapped_column(BigInteger)
+    dirty: Mapped[bool] = mapped_column(default=False)
+
+
+class KqiResult(Base):
+    """A KQI of one period for a district × SLA class (``*`` = all), as summable counts."""
+
+    __tablename__ = "kqi_results"
+
+    period_start: Mapped[int] = mapped_column(
+        ForeignKey("kpi_periods.start", ondelete="CASCADE"), primary_key=True
+    )
+    kqi: Mapped[str] = mapped_column(String(64), primary_key=True)
+    district: Mapped[str] = mapped_column(String(64), primary_key=True)
+    sla_class: Mapped[str] = mapped_column(String(32), primary_key=True)
+    numerator: Mapped[float | None] = mapped_column(Float)
+    denominator: Mapped[float | None] = mapped_column(Float)
+    value: Mapped[float | None] = mapped_column(Float)
+
+
+class SlaResult(Base):
+    """One SLA target evaluated for one period and district (``*`` = network-wide)."""
+
+    __tablename__ = "sla_results"
+    __table_args__ = (CheckConstraint(_one_of("status", SLA_STATUSES), name="status"),)
+
+    period_start: Mapped[int] = mapped_column(
+        ForeignKey("kpi_periods.start", ondelete="CASCADE"), primary_key=True
+    )
+    target: Mapped[str] = mapped_column(String(100), primary_key=True)
+    district: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kqi: Mapped[str] = mapped_column(String(64))
+    sla_class: Mapped[str] = mapped_column(String(32))
+    scope: Mapped[str] = mapped_column(String(16))
+    objective: Mapped[float] = mapped_column(Float)
+    period_end: Mapped[int] = mapped_column(BigInteger)
+    evaluated_until: Mapped[int] = mapped_column(BigInteger)
+    entities: Mapped[int | None] = mapped_column(Integer)
+    sli: Mapped[float | None] = mapped_column(Float)
+    up_s: Mapped[int | None] = mapped_column(BigInteger)
+    down_s: Mapped[int | None] = mapped_column(BigInteger)
+    unknown_s: Mapped[int | None] = mapped_column(BigInteger)
+    maintenance_s: Mapped[int | None] = mapped_column(BigInteger)
+    excluded_s: Mapped[int | None] = mapped_column(BigInteger)
+    scheduled_s: Mapped[int | None] = mapped_column(BigInteger)
+    error_budget_total: Mapped[float | None] = mapped_column(Float)
+    error_budget_used: Mapped[float | None] = mapped_column(Float)
+    error_budget_remaining: Mapped[float | None] = mapped_column(Float)
+    error_budget_remaining_ratio: Mapped[float | None] = mapped_column(Float)
+    burn_rate: Mapped[float | None] = mapped_column(Float)
+    status: Mapped[str] = mapped_column(String(16))
+
+
+class LineKpi(Base):
+    """The latest per-line KPIs (stability class, MTBR/MTBE, rate attainment)."""
+
+    __tablename__ = "line_kpis"
+
+    line_id: Mapped[int] = mapped_column(
+        ForeignKey("lines.id", ondelete="CASCADE"), primary_key=True
+    )
+    computed_at: Mapped[int] = mapped_column(BigInteger)
+    stability: Mapped[str | None] = mapped_column(String(16))
+    mtbr_24h_s: Mapped[float | None] = mapped_column(Float)
+    mtbr_7d_s: Mapped[float | None] = mapped_column(Float)
+    mtbe_24h_s: Mapped[float | None] = mapped_column(Float)
+    mtbe_7d_s: Mapped[float | None] = mapped_column(Float)
+    excluded_bins: Mapped[int] = mapped_column(Integer, default=0)
+    actual_down_bps: Mapped[float | None] = mapped_column(Float)
+    rate_attainment_down_ratio: Mapped[float | None] = mapped_column(Float)
+    attains_plan_down: Mapped[bool | None] = mapped_column()
+    headroom_down_bps: Mapped[float | None] = mapped_column(Float)
