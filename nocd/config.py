@@ -16,6 +16,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from nocd.alerting_config import AlertingSettings
 from nocd.errors import ConfigError, Problem
 
 __all__ = [
@@ -126,6 +127,7 @@ class Settings(BaseSettings):
     api: ApiSettings = ApiSettings()
     daemon: DaemonSettings = DaemonSettings()
     poll: PollConfig = PollConfig()
+    alerting: AlertingSettings = AlertingSettings()
 
     @classmethod
     def settings_customise_sources(
@@ -144,10 +146,26 @@ def _key_lines(text: str) -> dict[str, int]:
     """Map ``section.key`` (and ``section``) to the line where the TOML file sets it."""
     lines: dict[str, int] = {}
     section = ""
+    arrays: dict[str, int] = {}  # [[array.of.tables]] (index path) -> entries so far
+
+    def indexed(name: str) -> str:
+        # "alerting.rules.levels" inside the 3rd [[alerting.rules]] -> "alerting.rules.2.levels"
+        parts: list[str] = []
+        for part in name.split("."):
+            if parts and ".".join(parts) in arrays:
+                parts.append(str(arrays[".".join(parts)] - 1))
+            parts.append(part)
+        return ".".join(parts)
+
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
-        if header := re.match(r"^\[\s*([\w.\-]+)\s*\]", line):
-            section = header.group(1)
+        if header := re.match(r"^\[\[\s*([\w.\-]+)\s*\]\]", line):
+            path = indexed(header.group(1))
+            arrays[path] = arrays.get(path, 0) + 1
+            section = f"{path}.{arrays[path] - 1}"
+            lines.setdefault(section, number)
+        elif header := re.match(r"^\[\s*([\w.\-]+)\s*\]", line):
+            section = indexed(header.group(1))
             lines.setdefault(section, number)
         elif key := re.match(r"^([\w\-\"']+)\s*=", line):
             name = key.group(1).strip("\"'")
