@@ -647,8 +647,11 @@ def _parse_fields(r: _Reader, node: yaml.Node) -> dict[str, FieldSpec]:
     return specs
 
 
-def _parse_transitions(r: _Reader, node: yaml.Node) -> dict[TicketState, frozenset[TicketState]]:
+def _parse_transitions(
+    r: _Reader, key: yaml.Node, node: yaml.Node
+) -> dict[TicketState, frozenset[TicketState]]:
     graph: dict[TicketState, frozenset[TicketState]] = {}
+    lines: dict[TicketState, yaml.Node] = {}
     for name, (key_node, value) in r.mapping(node, "transitions").items():
         where = f"transitions.{name}"
         source = r.state(key_node, where, name)
@@ -668,6 +671,7 @@ def _parse_transitions(r: _Reader, node: yaml.Node) -> dict[TicketState, frozens
             targets.add(target)
         if source is not None:
             graph[source] = frozenset(targets)
+            lines[source] = key_node
     # every state the template uses must be reachable from new
     reachable = {TicketState.NEW}
     frontier = [TicketState.NEW]
@@ -678,9 +682,9 @@ def _parse_transitions(r: _Reader, node: yaml.Node) -> dict[TicketState, frozens
                 frontier.append(target)
     for state in graph:
         if state not in reachable:
-            r.problem(node, f"transitions.{state}", "state is not reachable from new")
+            r.problem(lines[state], f"transitions.{state}", "state is not reachable from new")
     if TicketState.CLOSED not in reachable:
-        r.problem(node, "transitions", "closed is not reachable from new")
+        r.problem(key, "transitions", "closed is not reachable from new")
     return graph
 
 
@@ -941,7 +945,7 @@ def parse_template(text: str, source: str) -> WorkflowTemplate:
         else frozenset()
     )
     fields = _parse_fields(r, top["fields"][1]) if "fields" in top else {}
-    graph = _parse_transitions(r, top["transitions"][1]) if "transitions" in top else {}
+    graph = _parse_transitions(r, *top["transitions"]) if "transitions" in top else {}
     steps = _parse_steps(r, top["steps"][1], fields, graph) if "steps" in top else {}
     timers: list[TimerSpec] = []
     if "timers" in top:
