@@ -1,0 +1,459 @@
+"""KPI frames out of storage and KQI/SLA/line results back in.
+
+    lines = line_inventory(session)                    # line, dslam, district, sla_class, …
+    events = device_events(session, start=…, end=…)    # entity, ts, state (device timeline)
+    frame = rollup_frame(session, "5m", metrics=("uas_total",), since=…, until=…)
+    save_period(session, period=…, evaluated_until=…, computed_at=…, kqis=…, slas=…)
+    mark_dirty(session, period_starts)                 # late data: recompute these periods
+
+Frames use integer ids as entities (``lines.id``, ``devices.id``, ``ports.id``): they are
+what ``kpi/`` joins on, and they keep 100 000-line frames small. The caller commits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm import Session
+
+from nocd.storage.ingest import copy_frame
+from nocd.storage.models import (
+    Customer,
+    Device,
+    DeviceStateEvent,
+    KpiPeriod,
+    KqiResult,
+    Line,
+    LineKpi,
+    Port,
+    Rollup,
+    SlaResult,
+)
+
+__all__ = [
+    "KqiRecord",
+    "LineKpiRecord",
+    "PeriodRecord",
+    "SlaRecord",
+    "device_events",
+    "device_inventory",
+    "dirty_periods",
+    "line_inventory",
+    "mark_dirty",
+    "period_of",
+    "query_kqis",
+    "query_line_kpis",
+    "query_sla",
+    "rollup_frame",
+    "save_line_kpis",
+    "save_period",
+    "uplink_inventory",
+]
+
+DEFAULT_SLA_CLASS = "residential"  # a line without a customer is scored as residential
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PeriodRecord:
+    """A computed reporting period."""
+
+    start: int
+    end: int
+    evaluated_until: int
+    computed_at: int
+    dirty: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class KqiRecord:
+    """One stored KQI row."""
+
+    period_start: int
+    period_end: int
+    kqi: str
+    district: str
+    sla_class: str
+    numerator: float | None
+    denominator: float | None
+    value: float | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SlaRecord:
+    """One stored SLA evaluation (``district`` ``*`` = network-wide)."""
+
+    period_start: int
+    period_end: int
+    evaluated_until: int
+    target: str
+    district: str
+    kqi: str
+    sla_class: str
+    scope: str
+    objective: float
+    entities: int | None
+    sli: float | None
+    up_s: int | None
+    down_s: int | None
+    unknown_s: int | None
+    maintenance_s: int | None
+    excluded_s: int | None
+    scheduled_s: int | None
+    error_budget_total: float | None
+    error_budget_used: float | None
+    error_budget_remaining: float | None
+    error_budget_remaining_ratio: float | None
+    burn_rate: float | None
+    status: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LineKpiRecord:
+    """The latest KPIs of one line."""
+
+    device: str
+    district: str
+    ifindex: int
+    customer: str | None
+    sla_class: str
+    computed_at: int
+    stability: str | None
+    mtbr_24h_s: float | None
+    mtbr_7d_s: float | None
+    mtbe_24h_s: float | None
+    mtbe_7d_s: float | None
+    excluded_bins: int
+    actual_down_bps: float | None
+    rate_attainment_down_ratio: float | None
+    attains_plan_down: bool | None
+    headroom_down_bps: float | None
+
+
+# --------------------------------------------------------------------------- frames
+
+
+def _frame(rows: Sequence[Any], columns: Sequence[str]) -> pd.DataFrame:
+    return pd.DataFrame([tuple(r) for r in rows], columns=list(columns))
+
+
+def line_inventory(session: Session) -> pd.DataFrame:
+    """Every line: ``line, dslam, device, district, ifindex, customer, sla_class, plan_*_bps``."""
+    query = (
+        select(
+            Line.id,
+            Line.device_id,
+            Device.name,
+            Device.district_id,
+            Line.ifindex,
+            Line.customer_id,
+            func.coalesce(Customer.sla_class, DEFAULT_SLA_CLASS),
+            Line.plan_down_kbps,
+            Line.plan_up_kbps,
+        )
+        .join(Device, Device.id == Line.device_id)
+        .outerjoin(Customer, Customer.id == Line.customer_id)
+        .order_by(Line.id)
+    )
+    columns = (
+        "line",
+        "dslam",
+        "device",
+        "district",
+        "ifindex",
+        "customer",
+        "sla_class",
+        "plan_down_kbps",
+        "plan_up_kbps",
+    )
+    frame = _frame(session.execute(query).all(), columns)
+    frame["plan_down_bps"] = frame["plan_down_kbps"].astype("float64") * 1000
+    frame["plan_up_bps"] = frame["plan_up_kbps"].astype("float64") * 1000
+    return frame.drop(columns=["plan_down_kbps", "plan_up_kbps"])
+
+
+def device_inventory(session: Session) -> pd.DataFrame:
+    """Every device: ``device_id, name, district, parent_id``."""
+    query = select(Device.id, Device.name, Device.district_id, Device.parent_id).order_by(Device.id)
+    return _frame(session.execute(query).all(), ("device_id", "name", "district", "parent_id"))
+
+
+def uplink_inventory(session: Session) -> pd.DataFrame:
+    """Uplink ports: ``port, device_id, entity`` (``if:<ifIndex>``) and ``district``."""
+    query = (
+        select(Port.id, Port.device_id, Port.ifindex, Device.district_id)
+        .join(Device, Device.id == Port.device_id)
+        .where(Port.is_uplink.is_(True))
+        .order_by(Port.id)
+    )
+    frame = _frame(session.execute(query).all(), ("port", "device_id", "ifindex", "district"))
+    frame["entity"] = "if:" + frame["ifindex"].astype(str)
+    return frame
+
+
+def device_events(session: Session, *, start: int, end: int) -> pd.DataFrame:
+    """State events ``entity`` (device id), ``ts``, ``state`` in ``[start, end)``, plus each
+    device's last event before ``start`` (so the window does not start unknown)."""
+    last_before = (
+        select(DeviceStateEvent.device_id, func.max(DeviceStateEvent.ts).label("ts"))
+        .where(DeviceStateEvent.ts < start)
+        .group_by(DeviceStateEvent.device_id)
+        .subquery()
+    )
+    before = select(DeviceStateEvent.device_id, DeviceStateEvent.ts, DeviceStateEvent.state).join(
+        last_before,
+        (DeviceStateEvent.device_id == last_before.c.device_id)
+        & (DeviceStateEvent.ts == last_before.c.ts),
+    )
+    inside = select(DeviceStateEvent.device_id, DeviceStateEvent.ts, DeviceStateEvent.state).where(
+        DeviceStateEvent.ts >= start, DeviceStateEvent.ts < end
+    )
+    rows = [*session.execute(before).all(), *session.execute(inside.order_by(DeviceStateEvent.id))]
+    frame = _frame(rows, ("entity", "ts", "state"))
+    return frame.astype({"ts": np.int64}) if len(frame) else frame
+
+
+def rollup_frame(
+    session: Session,
+    resolution: str,
+    *,
+    metrics: Sequence[str],
+    since: int,
+    until: int,
+    entity_prefix: str | None = None,
+    max_min: float | None = None,
+) -> pd.DataFrame:
+    """Rollup rows ``device_id, entity, metric, bucket, count, min, avg, max, p95``.
+
+    ``max_min`` keeps only buckets whose minimum is below it (e.g. ``oper_up`` buckets
+    with a down poll), which keeps month-long reads to the rows that matter.
+    """
+    conditions = [
+        Rollup.resolution == resolution,
+        Rollup.metric.in_(list(metrics)),
+        Rollup.bucket >= since,
+        Rollup.bucket < until,
+    ]
+    if entity_prefix is not None:
+        conditions.append(Rollup.entity.startswith(entity_prefix, autoescape=True))
+    if max_min is not None:
+        conditions.append(Rollup.min < max_min)
+    query = select(
+        Rollup.device_id,
+        Rollup.entity,
+        Rollup.metric,
+        Rollup.bucket,
+        Rollup.count,
+        Rollup.min,
+        Rollup.avg,
+        Rollup.max,
+        Rollup.p95,
+    ).where(*conditions)
+    columns = ("device_id", "entity", "metric", "bucket", "count", "min", "avg", "max", "p95")
+    return _frame(session.execute(query).all(), columns)
+
+
+# --------------------------------------------------------------------------- results
+
+
+def period_of(session: Session, start: int) -> PeriodRecord | None:
+    """The stored period starting at ``start``."""
+    row = session.get(KpiPeriod, start)
+    if row is None:
+        return None
+    return PeriodRecord(
+        start=row.start,
+        end=row.end,
+        evaluated_until=row.evaluated_until,
+        computed_at=row.computed_at,
+        dirty=row.dirty,
+    )
+
+
+def save_period(
+    session: Session,
+    *,
+    start: int,
+    end: int,
+    evaluated_until: int,
+    computed_at: int,
+    kqis: pd.DataFrame,
+    slas: pd.DataFrame,
+) -> None:
+    """Replace one period's KQI and SLA rows and mark it clean."""
+    row = session.get(KpiPeriod, start)
+    if row is None:
+        row = KpiPeriod(start=start, end=end)
+        session.add(row)
+    row.end, row.evaluated_until, row.computed_at, row.dirty = (
+        end,
+        evaluated_until,
+        computed_at,
+        False,
+    )
+    session.flush()
+    session.execute(delete(KqiResult).where(KqiResult.period_start == start))
+    session.execute(delete(SlaResult).where(SlaResult.period_start == start))
+    if len(kqis):
+        k = kqis.loc[:, ["kqi", "district", "sla_class", "numerator", "denominator", "value"]]
+        k = k.astype({"numerator": "float64", "denominator": "float64", "value": "float64"})
+        k.insert(0, "period_start", start)
+        copy_frame(session, "kqi_results", k)
+    if len(slas):
+        s = slas.copy()
+        s.insert(0, "period_start", start)
+        copy_frame(session, "sla_results", s)
+
+
+def mark_dirty(session: Session, period_starts: Iterable[int]) -> int:
+    """Mark stored periods for recomputation (late data); returns how many were marked."""
+    starts = sorted({int(s) for s in period_starts})
+    if not starts:
+        return 0
+    result = session.execute(
+        update(KpiPeriod).where(KpiPeriod.start.in_(starts)).values(dirty=True)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def dirty_periods(session: Session) -> list[PeriodRecord]:
+    """Periods that late data made stale, oldest first."""
+    rows = session.scalars(
+        select(KpiPeriod).where(KpiPeriod.dirty.is_(True)).order_by(KpiPeriod.start)
+    )
+    return [
+        PeriodRecord(
+            start=r.start,
+            end=r.end,
+            evaluated_until=r.evaluated_until,
+            computed_at=r.computed_at,
+            dirty=r.dirty,
+        )
+        for r in rows
+    ]
+
+
+def save_line_kpis(session: Session, frame: pd.DataFrame, *, computed_at: int) -> int:
+    """Replace every line's latest KPIs (``frame`` columns as ``line_kpis``, ``line_id`` first)."""
+    session.execute(delete(LineKpi))
+    if frame.empty:
+        return 0
+    out = frame.copy()
+    out.insert(1, "computed_at", computed_at)
+    return copy_frame(session, "line_kpis", out)
+
+
+def query_kqis(
+    session: Session,
+    *,
+    period_start: int,
+    district: str | None = None,
+    sla_class: str | None = None,
+    kqi: str | None = None,
+) -> list[KqiRecord]:
+    """Stored KQI rows of one period."""
+    conditions = [KqiResult.period_start == period_start]
+    if district is not None:
+        conditions.append(KqiResult.district == district)
+    if sla_class is not None:
+        conditions.append(KqiResult.sla_class == sla_class)
+    if kqi is not None:
+        conditions.append(KqiResult.kqi == kqi)
+    query = (
+        select(KqiResult, KpiPeriod.end)
+        .join(KpiPeriod, KpiPeriod.start == KqiResult.period_start)
+        .where(*conditions)
+        .order_by(KqiResult.kqi, KqiResult.district, KqiResult.sla_class)
+    )
+    return [
+        KqiRecord(
+            period_start=r.period_start,
+            period_end=end,
+            kqi=r.kqi,
+            district=r.district,
+            sla_class=r.sla_class,
+            numerator=r.numerator,
+            denominator=r.denominator,
+            value=r.value,
+        )
+        for r, end in session.execute(query).all()
+    ]
+
+
+def query_sla(
+    session: Session,
+    *,
+    period_start: int | None,
+    district: str | None = None,
+    sla_class: str | None = None,
+    target: str | None = None,
+) -> list[SlaRecord]:
+    """Stored SLA rows of one period (``None``: of the newest period)."""
+    if period_start is None:
+        period_start = session.scalar(select(func.max(KpiPeriod.start)))
+        if period_start is None:
+            return []
+    conditions = [SlaResult.period_start == period_start]
+    if district is not None:
+        conditions.append(SlaResult.district == district)
+    if sla_class is not None:
+        conditions.append(SlaResult.sla_class == sla_class)
+    if target is not None:
+        conditions.append(SlaResult.target == target)
+    query = select(SlaResult).where(*conditions).order_by(SlaResult.target, SlaResult.district)
+    names = [c.name for c in SlaResult.__table__.columns]
+    return [SlaRecord(**{n: getattr(r, n) for n in names}) for r in session.scalars(query)]
+
+
+def query_line_kpis(
+    session: Session,
+    *,
+    district: str | None = None,
+    device: str | None = None,
+    stability: str | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> tuple[list[LineKpiRecord], int]:
+    """One page of per-line KPIs (device, ifIndex order) and how many match."""
+    conditions = []
+    if district is not None:
+        conditions.append(Device.district_id == district)
+    if device is not None:
+        conditions.append(Device.name == device)
+    if stability is not None:
+        conditions.append(LineKpi.stability == stability)
+    base = (
+        select(LineKpi, Device.name, Device.district_id, Line.ifindex, Line.customer_id)
+        .join(Line, Line.id == LineKpi.line_id)
+        .join(Device, Device.id == Line.device_id)
+        .where(*conditions)
+    )
+    total = int(session.scalar(select(func.count()).select_from(base.subquery())) or 0)
+    classes = dict(session.execute(select(Customer.id, Customer.sla_class)).all())
+    query = base.order_by(Device.name, Line.ifindex).limit(limit).offset(offset)
+    records = [
+        LineKpiRecord(
+            device=name,
+            district=district_id,
+            ifindex=ifindex,
+            customer=customer,
+            sla_class=classes.get(customer, DEFAULT_SLA_CLASS) if customer else DEFAULT_SLA_CLASS,
+            computed_at=k.computed_at,
+            stability=k.stability,
+            mtbr_24h_s=k.mtbr_24h_s,
+            mtbr_7d_s=k.mtbr_7d_s,
+            mtbe_24h_s=k.mtbe_24h_s,
+            mtbe_7d_s=k.mtbe_7d_s,
+            excluded_bins=k.excluded_bins,
+            actual_down_bps=k.actual_down_bps,
+            rate_attainment_down_ratio=k.rate_attainment_down_ratio,
+            attains_plan_down=k.attains_plan_down,
+            headroom_down_bps=k.headroom_down_bps,
+        )
+        for k, name, district_id, ifindex, customer in session.execute(query).all()
+    ]
+    return records, total

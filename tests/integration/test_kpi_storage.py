@@ -1,0 +1,280 @@
+"""Rollups, retention and the KQI/SLA service in storage, on SQLite and PostgreSQL.
+
+The SLA dataset is small and hand-worked (see ``test_service_should_compute_hand_worked_sla``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from kpi.intervals import TimeWindow
+from nocd.config import Settings
+from nocd.kpi_service import compute_period
+from nocd.storage import inventory_repo as inv
+from nocd.storage import kpi_repo, maintenance_repo, poll_repo, rollup_repo
+from nocd.storage.ingest import ingest_samples
+from nocd.storage.models import Rollup, Sample
+
+pytestmark = pytest.mark.integration
+
+P = 1717171200  # 2024-06-01 00:00 Asia/Shanghai (2024-05-31 16:00 UTC)
+JUNE = TimeWindow(start=P, end=P + 30 * 86_400)
+
+
+def stock(session: Session) -> dict[str, int]:
+    """xihu: dslam-1 (L1 enterprise, L2 residential), dslam-2 (L3 residential); bj: dslam-3 (L4
+    enterprise)."""
+    inv.upsert_districts(
+        session,
+        [inv.DistrictRecord(id="xihu", name="Xihu"), inv.DistrictRecord(id="bj", name="BJ")],
+    )
+    snmp = inv.SnmpParams(version=inv.SnmpVersion.V2C)
+    inv.upsert_devices(
+        session,
+        [
+            inv.DeviceRecord(name=n, district=d, kind=inv.DeviceKind.DSLAM, address=a, snmp=snmp)
+            for n, d, a in (
+                ("dslam-1", "xihu", "127.0.9.1"),
+                ("dslam-2", "xihu", "127.0.9.2"),
+                ("dslam-3", "bj", "127.0.9.3"),
+            )
+        ],
+    )
+    inv.upsert_customers(
+        session,
+        [
+            inv.CustomerRecord(id="E1", name="E1", sla_class=inv.SlaClass.ENTERPRISE),
+            inv.CustomerRecord(id="R1", name="R1"),
+            inv.CustomerRecord(id="R2", name="R2"),
+            inv.CustomerRecord(id="E2", name="E2", sla_class=inv.SlaClass.ENTERPRISE),
+        ],
+    )
+    inv.upsert_lines(
+        session,
+        [
+            inv.LineRecord(
+                device="dslam-1",
+                ifindex=1,
+                customer="E1",
+                plan_down_kbps=50_000,
+                plan_up_kbps=10_000,
+            ),
+            inv.LineRecord(
+                device="dslam-1",
+                ifindex=2,
+                customer="R1",
+                plan_down_kbps=20_000,
+                plan_up_kbps=1_000,
+            ),
+            inv.LineRecord(
+                device="dslam-2",
+                ifindex=1,
+                customer="R2",
+                plan_down_kbps=20_000,
+                plan_up_kbps=1_000,
+            ),
+            inv.LineRecord(
+                device="dslam-3",
+                ifindex=1,
+                customer="E2",
+                plan_down_kbps=50_000,
+                plan_up_kbps=10_000,
+            ),
+        ],
+    )
+    session.flush()
+    return {
+        d.name: d.id
+        for d in inv.devices_by_name(session, ["dslam-1", "dslam-2", "dslam-3"]).values()
+    }
+
+
+def samples(device_id: int, entity: str, metric: str, ts, values) -> pd.DataFrame:
+    ts = np.asarray(ts, dtype=np.int64)
+    return pd.DataFrame(
+        {
+            "device_id": device_id,
+            "entity": entity,
+            "metric": metric,
+            "ts": ts,
+            "value": np.asarray(values, dtype=np.float64),
+        }
+    )
+
+
+# --- rollups ----------------------------------------------------------------------------------
+
+
+def rows(session: Session, resolution: str) -> pd.DataFrame:
+    found, _ = rollup_repo.query_rollups(session, resolution=resolution, limit=10_000)
+    return pd.DataFrame(
+        [
+            r.__dict__ if hasattr(r, "__dict__") else {f: getattr(r, f) for f in r.__slots__}
+            for r in found
+        ]
+    )
+
+
+def test_rollups_should_be_incremental_and_recompute_buckets_hit_by_late_data(session: Session):
+    ids = stock(session)
+    dev = ids["dslam-1"]
+    # two hours of one sample a minute: value = minute number (0…119)
+    ts = P + np.arange(120) * 60
+    assert (
+        ingest_samples(session, samples(dev, "line:1", "snr_margin_down_db", ts, np.arange(120)))
+        == 120
+    )
+    first = rollup_repo.run_rollups(session, now=P + 2 * 3600 + 300)
+    assert first.new_rows == {"5m": 24, "1h": 2, "1d": 0}
+    hourly = rows(session, "1h").set_index("bucket")
+    # hour 0: values 0…59 → count 60, min 0, avg 29.5, max 59, p95 = 0.95 × 59 = 56.05
+    assert hourly.loc[P, ["count", "min", "avg", "max", "p95"]].tolist() == pytest.approx(
+        [60, 0, 29.5, 59, 56.05]
+    )
+    # nothing new: nothing recomputed
+    again = rollup_repo.run_rollups(session, now=P + 2 * 3600 + 300)
+    assert again.new_rows == {"5m": 0, "1h": 0, "1d": 0}
+    assert again.dirty_rows == {"5m": 0, "1h": 0, "1d": 0}
+    # a late sample (a district's backlog) lands in the first bucket of hour 0
+    ingest_samples(session, samples(dev, "line:1", "snr_margin_down_db", [P + 30], [1000.0]))
+    late = rollup_repo.run_rollups(session, now=P + 2 * 3600 + 300)
+    assert late.new_rows == {"5m": 0, "1h": 0, "1d": 0}
+    assert late.dirty_rows == {"5m": 1, "1h": 1, "1d": 0}
+    assert late.late_instants == (P + 30,)
+    hourly = rows(session, "1h").set_index("bucket")
+    assert hourly.loc[P, "count"] == 61 and hourly.loc[P, "max"] == 1000.0
+    assert hourly.loc[P + 3600, "count"] == 60  # the other hour was not touched
+    five = rows(session, "5m").set_index("bucket")
+    # bucket P: 0,1,2,3,4 and 1000 → avg 1010 / 6
+    assert five.loc[P, "avg"] == pytest.approx(1010 / 6)
+    assert len(five) == 24  # replaced, not duplicated
+
+
+def test_late_samples_should_mark_their_reporting_period_dirty(session: Session):
+    ids = stock(session)
+    settings = Settings()
+    kpi_repo.save_period(
+        session,
+        start=JUNE.start,
+        end=JUNE.end,
+        evaluated_until=P + 86_400,
+        computed_at=P + 86_400,
+        kqis=pd.DataFrame(),
+        slas=pd.DataFrame(),
+    )
+    ingest_samples(
+        session, samples(ids["dslam-1"], "line:1", "snr_margin_down_db", [P + 600], [9.0])
+    )
+    rollup_repo.run_rollups(session, now=P + 3 * 3600)
+    assert kpi_repo.dirty_periods(session) == []  # first run: nothing was late
+    ingest_samples(
+        session, samples(ids["dslam-1"], "line:1", "snr_margin_down_db", [P + 900], [8.0])
+    )
+    result = rollup_repo.run_rollups(session, now=P + 3 * 3600)
+    period = settings.sla.reporting_period(settings.daemon.timezone)
+    starts = [p.start for p in period.touching(result.late_instants)]
+    assert kpi_repo.mark_dirty(session, starts) == 1
+    assert [p.start for p in kpi_repo.dirty_periods(session)] == [JUNE.start]
+
+
+def test_retention_should_drop_old_raw_samples_only_after_the_daily_rollup_saw_them(
+    session: Session,
+):
+    ids = stock(session)
+    dev = ids["dslam-1"]
+    day = 86_400
+    ingest_samples(
+        session, samples(dev, "line:1", "snr_margin_down_db", [P, P + 9 * day], [1.0, 2.0])
+    )
+    # before any rollup the old sample is kept: no rollup has consumed it yet
+    kept = rollup_repo.apply_retention(
+        session, now=P + 9 * day + 60, raw_s=7 * day, rollup_s=400 * day
+    )
+    assert kept == {"samples": 0, "rollups": 0}
+    now = P + 9 * day + 7200  # day 9's 5m and 1h buckets have closed, its 1d bucket not
+    rollup_repo.run_rollups(session, now=now)
+    dropped = rollup_repo.apply_retention(session, now=now, raw_s=7 * day, rollup_s=8 * day)
+    assert dropped["samples"] == 1
+    assert session.scalar(select(func.count()).select_from(Sample)) == 1
+    # rollups older than 8 days went (day 0's 5m, 1h and 1d buckets); day 9's stay
+    assert dropped["rollups"] == 3
+    assert session.scalar(select(func.min(Rollup.bucket))) == P + 9 * day
+
+
+# --- KQI / SLA ----------------------------------------------------------------------------
+
+
+def hand_worked(session: Session) -> dict[str, int]:
+    ids = stock(session)
+    before = P - 3600
+    for name in ("dslam-1", "dslam-2"):
+        poll_repo.record_state(session, device=name, state="up", at=before)
+    # dslam-1: 30-minute outage; dslam-2: 1 h outage, its first 1600 s inside a 1 h maintenance
+    poll_repo.record_state(session, device="dslam-1", state="down", at=P + 1000)
+    poll_repo.record_state(session, device="dslam-1", state="up", at=P + 2800)
+    poll_repo.record_state(session, device="dslam-2", state="down", at=P + 7000)
+    poll_repo.record_state(session, device="dslam-2", state="up", at=P + 10600)
+    maintenance_repo.create_window(
+        session,
+        maintenance_repo.MaintenanceRecord(
+            district=None,
+            device="dslam-2",
+            starts_at=P + 5000,
+            ends_at=P + 8600,
+            reason="card swap",
+        ),
+    )
+    # L2's own port was down for one 5-minute bucket while its DSLAM was up
+    ingest_samples(
+        session,
+        samples(ids["dslam-1"], "if:2", "oper_up", [P + 20_100, P + 20_160, P + 20_220], [0, 0, 0]),
+    )
+    ingest_samples(
+        session, samples(ids["dslam-1"], "if:2", "oper_up", [P + 20_400, P + 20_460], [1, 1])
+    )
+    rollup_repo.run_rollups(session, now=P + 10 * 86_400)
+    session.flush()
+    return ids
+
+
+def test_service_should_compute_hand_worked_kqis_and_sla(session: Session):
+    """Window [P, P+10 d) = 864 000 s per line.
+
+    L1 (xihu, enterprise): down 1800 (dslam-1 outage).
+    L2 (xihu, residential): down 1800 + 300: its own port polled down three times in the
+    5-minute bucket starting P+20 100 (= 67 × 300), while dslam-1 was up.
+    L3 (xihu, residential): maintenance 3600 (P+5000…8600), then down 8600…10 600 = 2000.
+    L4 (bj, enterprise): no event at all: unknown 864 000.
+
+    line availability xihu/*: scheduled 3 × 864 000 − 3600 = 2 588 400, down 1800 + 2100 + 2000
+    = 5900 → numerator 2 582 500. Network adds L4's unknown: scheduled 3 452 400.
+    enterprise-availability (0.999, 24×7) xihu: L1 down 1800 of 864 000 so far; June has
+    2 592 000 s → budget 2592 s, remaining 792 (0.30556), burn (1800/864 000)/0.001 = 2.0833
+    > 1 → at_risk. bj: L4 all unknown, 864 000 > budget → at_risk, sli 1.0.
+    """
+    hand_worked(session)
+    settings = Settings()
+    now = P + 10 * 86_400
+    result = compute_period(session, settings, period=JUNE, now=now)
+    k = result.kqis.set_index(["kqi", "district", "sla_class"])
+    avail = k.loc[("line_availability_ratio", "xihu", "*")]
+    assert (avail["numerator"], avail["denominator"]) == (2_582_500, 2_588_400)
+    assert k.loc[("line_availability_ratio", "*", "*"), "denominator"] == 3_452_400
+    assert k.loc[("customer_minutes_lost", "xihu", "*"), "value"] == pytest.approx(5900 / 60)
+    s = result.slas.set_index(["target", "district"])
+    ent = s.loc[("enterprise-availability", "xihu")]
+    assert ent["down_s"] == 1800 and ent["up_s"] == 862_200 and ent["unknown_s"] == 0
+    assert ent["sli"] == pytest.approx(1 - 1800 / 864_000)
+    assert ent["error_budget_total"] == pytest.approx(2592)
+    assert ent["error_budget_remaining"] == pytest.approx(792)
+    assert ent["burn_rate"] == pytest.approx(1800 / 864_000 / 0.001)
+    assert ent["status"] == "at_risk"
+    bj = s.loc[("enterprise-availability", "bj")]
+    assert (bj["sli"], bj["unknown_s"], bj["status"]) == (1.0, 864_000, "at_risk")
+    res = s.loc[("residential-availability-internal", "xihu")]
+    assert res["maintenance_s"] == 3600
+    assert res["down_s"] == 2100 + 2000
