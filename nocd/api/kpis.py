@@ -269,7 +269,9 @@ def _period(request: Request, period: str | None) -> TimeWindow:
     try:
         day = date.fromisoformat(period if len(period) == 10 else f"{period}-01")
     except ValueError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"bad period {period!r}") from exc
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT, f"bad period {period!r}"
+        ) from exc
     midday = datetime(day.year, day.month, day.day, 12, tzinfo=reporting.zone)
     return reporting.containing(epoch_s(midday))
 
