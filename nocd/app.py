@@ -12,7 +12,7 @@ import re
 import signal
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
-from datetime import UTC
+from datetime import UTC, datetime, timedelta
 from functools import partial
 
 import uvicorn
@@ -22,13 +22,22 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from alerting.notify.alertmanager import AlertmanagerNotifier
 from nocd import __version__
+from nocd.alerting_service import AlertingService, CycleReport
+from nocd.api import alerts as alerts_api
 from nocd.api import health, inventory
 from nocd.api import metrics as metrics_api
 from nocd.api.errors import install_error_handlers
 from nocd.collection import Collection
 from nocd.config import Settings
-from nocd.metrics import PollMetrics, build_registry
+from nocd.metrics import (
+    AlertingCollector,
+    AlertingMetrics,
+    AlertingSnapshot,
+    PollMetrics,
+    build_registry,
+)
 from nocd.storage import db, inventory_repo
 
 __all__ = [
@@ -72,6 +81,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
+        await _close_alerting(_app)
         if owned_engine:
             engine.dispose()
 
@@ -97,7 +107,73 @@ def create_app(
     app.include_router(health.router)
     app.include_router(metrics_api.router)
     app.include_router(inventory.router)
+    _alerting(app, settings, sessions)
     return app
+
+
+def _alerting(app: FastAPI, settings: Settings, sessions: Callable[[], Session]) -> None:
+    """The alerting service (cycle scheduled in ``_serve``), its metrics, notifiers and API."""
+    app.include_router(alerts_api.router)
+    app.state.alerting = None
+    config = settings.alerting
+    if not config.enabled:
+        return
+    registry: CollectorRegistry = app.state.registry
+    metrics = AlertingMetrics(registry)
+    notifiers = []
+    if config.alertmanager_urls:
+        notifier = AlertmanagerNotifier(
+            config.push_urls(),
+            # Alertmanager forgets an alert whose endsAt passed: outlive a few missed cycles.
+            expires_after=timedelta(seconds=max(4 * config.interval_s, 60.0)),
+            origin=config.origin,
+            timeout_s=config.alertmanager_timeout_s,
+            record=metrics.pushed,
+        )
+        metrics.targets(notifier.targets)
+        notifiers.append(notifier)
+
+    def observe(_service: AlertingService, report: CycleReport) -> None:
+        metrics.cycle(report.ok, report.duration_s, report.at.timestamp())
+
+    service = AlertingService(
+        settings=settings, sessions=sessions, notifiers=notifiers, observer=observe
+    )
+    severities = {rule.name: [lv.severity.value for lv in rule.levels] for rule in service.rules}
+
+    def snapshot() -> AlertingSnapshot:
+        return AlertingSnapshot(
+            alerts=tuple(service.open_alerts.values()),
+            incidents=tuple(service.open_incidents.values()),
+            rule_severities=severities,
+            districts=service.districts(),
+        )
+
+    registry.register(AlertingCollector(snapshot))
+    app.state.alerting = service
+    app.state.alerting_metrics = metrics
+
+
+async def _close_alerting(app: FastAPI) -> None:
+    service: AlertingService | None = getattr(app.state, "alerting", None)
+    if service is not None:
+        for notifier in service.notifiers:
+            await notifier.aclose()
+
+
+def _schedule_alerting(scheduler: AsyncIOScheduler, app: FastAPI) -> None:
+    service: AlertingService | None = app.state.alerting
+    if service is None:
+        return
+    scheduler.add_job(
+        service.run_cycle,
+        "interval",
+        seconds=service.settings.alerting.interval_s,
+        id="alerting",
+        max_instances=1,
+        coalesce=True,
+        next_run_time=datetime.now(UTC),
+    )
 
 
 def _device_counts(sessions: Callable[[], Session]) -> Mapping[str, Mapping[str, int]]:
@@ -195,6 +271,7 @@ async def _serve(
         max_instances=1,
         coalesce=True,
     )
+    _schedule_alerting(scheduler, app)
 
     async def serve() -> None:
         try:

@@ -17,17 +17,23 @@ from prometheus_client import (
     ProcessCollector,
 )
 from prometheus_client.exposition import choose_encoder
-from prometheus_client.metrics_core import GaugeMetricFamily, Metric
+from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 from sqlalchemy.exc import SQLAlchemyError
 
 from collectors.poller import DeviceState, PollJob, PollOutcome
 from nocd import __version__
 from nocd.errors import StorageUnavailable
+from nocd.storage.district_repo import DistrictStatusRecord
 from nocd.storage.models import DEVICE_KINDS
+from nocd.storage.outbox_repo import OutboxStats
 
 __all__ = [
     "DeviceCountSource",
+    "DistrictCollector",
+    "IngestMetrics",
     "InventoryCollector",
+    "OutboxCollector",
+    "OutboxMetrics",
     "PollMetrics",
     "build_registry",
     "render",
@@ -161,3 +167,161 @@ class PollMetrics:
         for state in self.STATES:
             with contextlib.suppress(KeyError):
                 self.state.remove(district, device, state)
+
+
+# --- two tiers -----------------------------------------------------------------------------
+
+
+class OutboxCollector:
+    """District: the outbox backlog, read from its counters at scrape time.
+
+    ``nocd_outbox_dropped_items_total`` is stored with the outbox, so it survives restarts;
+    ``nocd_outbox_quota_used_ratio`` (the larger of items and bytes against their quota)
+    lets an alert fire before anything is dropped.
+    """
+
+    def __init__(
+        self,
+        source: Callable[[], OutboxStats | None],
+        *,
+        quota_items: int,
+        quota_bytes: int,
+        wall_clock: Callable[[], float],
+    ) -> None:
+        self._source = source
+        self._quota_items = quota_items
+        self._quota_bytes = quota_bytes
+        self._clock = wall_clock
+
+    def _families(self) -> tuple[GaugeMetricFamily, ...]:
+        return (
+            GaugeMetricFamily("nocd_outbox_backlog_items", "Items waiting for central."),
+            GaugeMetricFamily("nocd_outbox_backlog_bytes", "Payload bytes waiting for central."),
+            GaugeMetricFamily(
+                "nocd_outbox_oldest_age_seconds", "Age of the oldest unsent item (0 if none)."
+            ),
+            GaugeMetricFamily(
+                "nocd_outbox_quota_used_ratio", "Backlog against its quota (items or bytes)."
+            ),
+        )
+
+    def describe(self) -> Iterable[Metric]:
+        """Names only, so that registering does not query the database."""
+        return [
+            *self._families(),
+            CounterMetricFamily("nocd_outbox_dropped_items", "Unsent items dropped, ever."),
+        ]
+
+    def collect(self) -> Iterable[Metric]:
+        """The backlog gauges and the drop counter; no samples while the database is away."""
+        items, size, age, ratio = self._families()
+        dropped = CounterMetricFamily(
+            "nocd_outbox_dropped_items",
+            "Unsent items dropped by the quota or the retention limit, ever.",
+        )
+        try:
+            stats = self._source()
+        except (SQLAlchemyError, StorageUnavailable) as exc:
+            _logger.debug("outbox metrics skipped: %s", exc)
+            return [items, size, age, ratio, dropped]
+        if stats is not None:
+            items.add_metric((), float(stats.items))
+            size.add_metric((), float(stats.bytes))
+            oldest = stats.oldest_created_at
+            age.add_metric((), max(0.0, self._clock() - oldest) if oldest is not None else 0.0)
+            ratio.add_metric(
+                (), max(stats.items / self._quota_items, stats.bytes / self._quota_bytes)
+            )
+            dropped.add_metric((), float(stats.dropped))
+        return [items, size, age, ratio, dropped]
+
+
+class OutboxMetrics:
+    """District: what the forwarder did (items central acknowledged, failed sends)."""
+
+    REASONS = ("unreachable", "unavailable", "refused", "rejected")
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.sent = Counter(
+            "nocd_outbox_sent_items_total",
+            "Outbox items central acknowledged (and the district then deleted).",
+            registry=registry,
+        )
+        self.failures = Counter(
+            "nocd_outbox_send_failures_total",
+            "Failed batch sends by reason (unreachable, unavailable, refused, rejected).",
+            ("reason",),
+            registry=registry,
+        )
+        for reason in self.REASONS:
+            self.failures.labels(reason)
+
+
+class DistrictCollector:
+    """Central: per district, seconds since its last batch and whether it is silent."""
+
+    def __init__(
+        self,
+        source: Callable[[], Sequence[DistrictStatusRecord]],
+        *,
+        started_at: float,
+        wall_clock: Callable[[], float],
+    ) -> None:
+        self._source = source
+        self._started_at = started_at
+        self._clock = wall_clock
+
+    @staticmethod
+    def _families() -> tuple[GaugeMetricFamily, GaugeMetricFamily]:
+        return (
+            GaugeMetricFamily(
+                "nocd_district_last_seen_seconds",
+                "Seconds since the district's last batch (since central started if none).",
+                labels=("district",),
+            ),
+            GaugeMetricFamily(
+                "nocd_district_silent",
+                "1 while central hears nothing from the district (its devices are unknown).",
+                labels=("district",),
+            ),
+        )
+
+    def describe(self) -> Iterable[Metric]:
+        """Names only, so that registering does not query the database."""
+        return list(self._families())
+
+    def collect(self) -> Iterable[Metric]:
+        """One sample per district central knows."""
+        seen, silent = self._families()
+        try:
+            statuses = self._source()
+        except (SQLAlchemyError, StorageUnavailable) as exc:
+            _logger.debug("district metrics skipped: %s", exc)
+            return [seen, silent]
+        now = self._clock()
+        for status in statuses:
+            heard = status.last_seen_at if status.last_seen_at is not None else self._started_at
+            seen.add_metric((status.district,), max(0.0, now - heard))
+            silent.add_metric((status.district,), 1.0 if status.state == "silent" else 0.0)
+        return [seen, silent]
+
+
+class IngestMetrics:
+    """Central: items received from districts by result."""
+
+    RESULTS = ("applied", "duplicate", "unknown_device", "missing")
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.items = Counter(
+            "nocd_ingest_items_total",
+            "District items by result: applied, duplicate (a resend), unknown_device, "
+            "missing (dropped by the district before it could send them).",
+            ("district", "result"),
+            registry=registry,
+        )
+
+    def batch(self, district: str, **counts: int) -> None:
+        """Count one batch's items (pre-initialising every result of the district)."""
+        for result in self.RESULTS:
+            self.items.labels(district, result).inc(counts.get(result, 0))
+

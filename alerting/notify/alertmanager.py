@@ -65,10 +65,8 @@ def postable_alert(
     annotations = dict(alert.annotations)
     annotations.setdefault("summary", alert.expression or alert.key)
     annotations["nocd_alert_key"] = alert.key
-    if alert.status is AlertStatus.RESOLVED:
-        ends = alert.resolved_at or now
-    else:
-        ends = now + expires_after
+    resolved = alert.status is AlertStatus.RESOLVED
+    ends = (alert.resolved_at or now) if resolved else now + expires_after
     return {
         "labels": {k: v for k, v in labels.items() if v},
         "annotations": annotations,
@@ -155,8 +153,9 @@ class AlertmanagerNotifier:
             return
         target.pending.clear()
         if target.down:
-            _logger.info("Alertmanager %s: reachable again, %d alerts pushed", target.name,
-                         len(body))
+            _logger.info(
+                "Alertmanager %s: reachable again, %d alerts pushed", target.name, len(body)
+            )
             target.down = False
         self._note(target, True, len(body))
 
@@ -174,4 +173,3 @@ def _reason(exc: BaseException) -> str:
         return f"HTTP {exc.response.status_code}"
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
-

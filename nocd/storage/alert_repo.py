@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import column, delete, func, inspect, select, table
 from sqlalchemy.orm import Session
 
 from alerting.lifecycle import AlertReconciliation, HistoryEntry, IncidentReconciliation
@@ -62,6 +62,7 @@ __all__ = [
     "samples_since",
     "save_cycle",
     "save_state",
+    "silent_districts",
     "store_webhook_alerts",
     "topology_rows",
 ]
@@ -451,6 +452,21 @@ def topology_rows(session: Session) -> TopologyRows:
         )
     )
     return TopologyRows(devices=devices, ports=ports, lines=lines)
+
+
+# The central side's view of its districts (the two-tier work's ``district_status`` table),
+# addressed by name so that this module does not depend on that model being present.
+_DISTRICT_STATUS = table("district_status", column("district"), column("state"))
+
+
+def silent_districts(session: Session) -> set[str]:
+    """Districts central has marked ``silent`` (none when that table does not exist)."""
+    if not inspect(session.get_bind()).has_table("district_status"):
+        return set()
+    rows = session.execute(
+        select(_DISTRICT_STATUS.c.district).where(_DISTRICT_STATUS.c.state == "silent")
+    )
+    return {str(district) for (district,) in rows}
 
 
 # --- Alertmanager inbox ---------------------------------------------------------------------

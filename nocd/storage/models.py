@@ -161,6 +161,9 @@ class ApiToken(Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Role ``district`` only: the one district whose data this token may send (no FK: the
+    # token can be issued before central's inventory lists the district).
+    district: Mapped[str | None] = mapped_column(String(64))
 
 
 class Sample(Base):
@@ -462,3 +465,73 @@ class AlertmanagerAlertRow(Base):
     generator_url: Mapped[str] = mapped_column(Text, default="")
     receiver: Mapped[str] = mapped_column(String(200), default="")
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+# --- two tiers (district outbox, central ingest) ---------------------------------------------
+
+DISTRICT_STATES = ("ok", "silent")
+
+
+class OutboxItem(Base):
+    """District side: one local write waiting for central's acknowledgement.
+
+    ``seq`` comes from ``OutboxState.next_seq`` in the same transaction as the local write,
+    so commit order is sequence order and a sequence is never reused (not even after every
+    row was acknowledged and deleted, which a bare SQLite rowid would do).
+    """
+
+    __tablename__ = "outbox"
+
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    created_at: Mapped[int] = mapped_column(BigInteger)  # epoch seconds of the local write
+    kind: Mapped[str] = mapped_column(String(16))
+    payload: Mapped[str] = mapped_column(Text)  # JSON body of the item (without seq)
+    size: Mapped[int] = mapped_column(Integer)  # bytes of payload, for the quota
+
+
+class OutboxState(Base):
+    """District side: the outbox counters (one row per district), updated with every change."""
+
+    __tablename__ = "outbox_state"
+
+    district: Mapped[str] = mapped_column(String(64), primary_key=True)
+    # Random id of this outbox: a district rebuilt from scratch restarts its sequence under a
+    # new epoch, and central resets its high-water mark instead of ignoring the new data.
+    epoch: Mapped[str] = mapped_column(String(32))
+    next_seq: Mapped[int] = mapped_column(BigInteger)
+    items: Mapped[int] = mapped_column(BigInteger)
+    bytes: Mapped[int] = mapped_column(BigInteger)
+    dropped: Mapped[int] = mapped_column(BigInteger)  # items lost to quota or retention, ever
+
+
+class DistrictStatus(Base):
+    """Central side: what central has applied from each district and whether it is silent."""
+
+    __tablename__ = "district_status"
+    __table_args__ = (CheckConstraint(_one_of("state", DISTRICT_STATES), name="state"),)
+
+    district: Mapped[str] = mapped_column(String(64), primary_key=True)
+    epoch: Mapped[str] = mapped_column(String(32), default="")
+    last_seq: Mapped[int] = mapped_column(BigInteger, default=0)  # high-water mark applied
+    last_seen_at: Mapped[int | None] = mapped_column(BigInteger)  # epoch s of the last batch
+    state: Mapped[str] = mapped_column(String(16), default="ok")
+    since: Mapped[int] = mapped_column(BigInteger)
+    # Set when the district was marked silent: its next answer asks it for a state snapshot.
+    resync: Mapped[bool] = mapped_column(default=False)
+
+
+class DistrictEvent(Base):
+    """Central side: a district went silent or came back (alerting turns these into alerts)."""
+
+    __tablename__ = "district_events"
+    __table_args__ = (
+        CheckConstraint(_one_of("state", DISTRICT_STATES), name="state"),
+        Index(None, "district", "ts"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    district: Mapped[str] = mapped_column(String(64))
+    ts: Mapped[int] = mapped_column(BigInteger)
+    state: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(Text, default="")
+
