@@ -10,6 +10,7 @@ import asyncio
 import logging
 import re
 import signal
+import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from datetime import UTC, datetime, timedelta
@@ -26,19 +27,25 @@ from alerting.notify.alertmanager import AlertmanagerNotifier
 from nocd import __version__
 from nocd.alerting_service import AlertingService, CycleReport
 from nocd.api import alerts as alerts_api
-from nocd.api import health, inventory
+from nocd.api import health, ingest, inventory
 from nocd.api import metrics as metrics_api
 from nocd.api.errors import install_error_handlers
 from nocd.collection import Collection
-from nocd.config import Settings
+from nocd.config import Role, Settings
+from nocd.districts import DistrictWatch, silent_after_s
 from nocd.metrics import (
     AlertingCollector,
     AlertingMetrics,
     AlertingSnapshot,
+    DistrictCollector,
+    IngestMetrics,
+    OutboxCollector,
+    OutboxMetrics,
     PollMetrics,
     build_registry,
 )
-from nocd.storage import db, inventory_repo
+from nocd.outbox import Forwarder, Outbox, limits_of
+from nocd.storage import db, district_repo, inventory_repo, outbox_repo
 
 __all__ = [
     "READINESS_INTERVAL_S",
@@ -108,7 +115,47 @@ def create_app(
     app.include_router(metrics_api.router)
     app.include_router(inventory.router)
     _alerting(app, settings, sessions)
+    _two_tiers(app, settings, sessions)
     return app
+
+
+def _two_tiers(app: FastAPI, settings: Settings, sessions: Callable[[], Session]) -> None:
+    """Central: the ingest route and district metrics. District: the outbox metrics."""
+    registry: CollectorRegistry = app.state.registry
+    role = settings.daemon.role
+    if role is Role.CENTRAL:
+        app.include_router(ingest.router)
+        app.state.ingest_metrics = IngestMetrics(registry)
+        app.state.started_at = time.time()
+        registry.register(
+            DistrictCollector(
+                partial(_district_statuses, sessions),
+                started_at=app.state.started_at,
+                wall_clock=time.time,
+            )
+        )
+    elif role is Role.DISTRICT and settings.daemon.district:
+        limits = limits_of(settings.central)
+        registry.register(
+            OutboxCollector(
+                partial(_outbox_stats, sessions, settings.daemon.district),
+                quota_items=limits.quota_items,
+                quota_bytes=limits.quota_bytes,
+                wall_clock=time.time,
+            )
+        )
+
+
+def _district_statuses(
+    sessions: Callable[[], Session],
+) -> list[district_repo.DistrictStatusRecord]:
+    with sessions() as session:
+        return district_repo.district_statuses(session)
+
+
+def _outbox_stats(sessions: Callable[[], Session], district: str) -> outbox_repo.OutboxStats | None:
+    with sessions() as session:
+        return outbox_repo.outbox_stats(session, district=district)
 
 
 def _alerting(app: FastAPI, settings: Settings, sessions: Callable[[], Session]) -> None:
@@ -279,11 +326,35 @@ async def _serve(
         finally:
             stop.set()  # the server ended on its own (e.g. could not bind): stop the rest
 
+    settings: Settings = app.state.settings
+    sessions = app.state.session_factory
     collection = Collection(
-        settings=app.state.settings,
-        sessions=app.state.session_factory,
-        metrics=PollMetrics(app.state.registry),
+        settings=settings, sessions=sessions, metrics=PollMetrics(app.state.registry)
     )
+    forwarder = None
+    if settings.daemon.role is Role.DISTRICT and settings.daemon.district:
+        # Everything the district stores goes to central through the outbox (no HTTP hop
+        # in role "all": one process, one database).
+        outbox = Outbox(
+            district=settings.daemon.district, sessions=sessions, limits=limits_of(settings.central)
+        )
+        collection.store_poll, collection.record_state = outbox.store_poll, outbox.record_state
+        forwarder = Forwarder(outbox, settings.central, OutboxMetrics(app.state.registry))
+    if settings.daemon.role is Role.CENTRAL:
+        watch = DistrictWatch(
+            sessions=sessions,
+            silent_after_s=silent_after_s(settings),
+            started_at=app.state.started_at,
+        )
+        scheduler.add_job(
+            watch.check,
+            "interval",
+            seconds=settings.central.silence_check_s,
+            id="district-silence",
+            max_instances=1,
+            coalesce=True,
+        )
+
 
     async def stop_on_signal(loops: list[asyncio.Task[None]]) -> None:
         await stop.wait()
@@ -297,6 +368,8 @@ async def _serve(
             loops = []
             if collection.enabled():
                 loops.append(tasks.create_task(collection.run(), name="collection"))
+            if forwarder is not None:
+                loops.append(tasks.create_task(forwarder.run(), name="forwarder"))
             tasks.create_task(serve(), name="http")
             tasks.create_task(stop_on_signal(loops), name="stop")
     finally:

@@ -132,6 +132,10 @@ class Collection:
     sessions: Callable[[], Session]
     metrics: PollMetrics
     wall_clock: Callable[[], float] = time.time
+    # Storage writes; role ``district`` passes the outbox's, which also queue a copy for
+    # central in the same transaction (nocd.outbox).
+    store_poll: Callable[..., object] = poll_repo.store_poll
+    record_state: Callable[..., object] = poll_repo.record_state
     _known: dict[str, _Known] = field(default_factory=dict)
     _pending: collections.deque[Callable[[Session], object]] = field(
         default_factory=lambda: collections.deque(maxlen=PENDING_MAX)
@@ -269,7 +273,7 @@ class Collection:
     # -- storage -----------------------------------------------------------------------
     async def _sink(self, job: PollJob, result: _Result) -> None:
         record = result.record
-        await asyncio.to_thread(self._write, partial(poll_repo.store_poll, record=record))
+        await asyncio.to_thread(self._write, partial(self.store_poll, record=record))
 
     def _write(self, write: Callable[[Session], object]) -> None:
         """Run ``write`` after anything still pending; on a database outage, keep it queued.
@@ -313,7 +317,7 @@ class Collection:
             record = poll_repo.PollRecord(
                 device=job.device, at=int(self.wall_clock()), outcome=outcome.value, reason=reason
             )
-            write = partial(poll_repo.store_poll, record=record)
+            write = partial(self.store_poll, record=record)
             self._spawn(asyncio.to_thread(self._write, write))
 
     def state_changed(self, job: PollJob, old: DeviceState, new: DeviceState, at: float) -> None:
@@ -322,7 +326,7 @@ class Collection:
         failed = new is not DeviceState.UP and self.poller is not None
         reason = self.poller.reason(job.device) if failed and self.poller else ""
         write = partial(
-            poll_repo.record_state,
+            self.record_state,
             device=job.device,
             state=new.value,
             at=int(self.wall_clock()),

@@ -9,7 +9,7 @@ from enum import StrEnum
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -21,6 +21,7 @@ from nocd.errors import ConfigError, Problem
 
 __all__ = [
     "ApiSettings",
+    "CentralSettings",
     "DaemonSettings",
     "PollConfig",
     "Role",
@@ -116,6 +117,39 @@ class PollConfig(_Section):
     discovery_s: int = Field(default=6 * 3600, ge=60)
 
 
+class CentralSettings(_Section):
+    """``[central]``: the district → central link (outbox, forwarder) and central's view of it.
+
+    A district sets ``url`` and ``token`` (a ``district`` token bound to its district, made
+    on central with ``nocd token create --role district --district ID``); central reads
+    ``silent_after_s``. ``NOCD_CENTRAL__TOKEN`` keeps the token out of the file.
+    """
+
+    url: str | None = None  # central's base URL, e.g. "https://noc.example.net:8080"
+    token: SecretStr | None = None
+    batch_items: int = Field(default=500, ge=1, le=5000)  # items per POST /api/v1/ingest
+    batch_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)  # and at most this much JSON
+    retention_h: float = Field(default=72.0, gt=0)  # older unsent items are dropped (ERROR)
+    quota_items: int = Field(default=5_000_000, ge=1)  # backlog bound, oldest dropped first
+    quota_mb: int = Field(default=2048, ge=1)  # backlog bound in MiB of payload
+    flush_interval_s: float = Field(default=1.0, gt=0)  # idle check for new items
+    send_interval_s: float = Field(default=0.0, ge=0)  # pause between batches (catch-up pace)
+    heartbeat_s: float = Field(default=15.0, gt=0)  # empty batch when idle: "still here"
+    timeout_s: float = Field(default=30.0, gt=0)  # one POST, connect to answer
+    retry_max_s: float = Field(default=60.0, gt=0)  # backoff ceiling while central is away
+    # Central: a district that sent nothing for this long is silent (unset: 3 × the
+    # interface poll interval, 180 s with the profile default).
+    silent_after_s: float | None = Field(default=None, gt=0)
+    silence_check_s: float = Field(default=10.0, gt=0)
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError("must be an http:// or https:// URL")
+        return value.rstrip("/") if value is not None else None
+
+
 class Settings(BaseSettings):
     """The whole configuration tree of one nocd process."""
 
@@ -127,6 +161,7 @@ class Settings(BaseSettings):
     api: ApiSettings = ApiSettings()
     daemon: DaemonSettings = DaemonSettings()
     poll: PollConfig = PollConfig()
+    central: CentralSettings = CentralSettings()
     alerting: AlertingSettings = AlertingSettings()
 
     @classmethod
@@ -199,10 +234,11 @@ def _env_name(loc: list[str]) -> str:
     return "NOCD_" + "__".join(part.upper() for part in loc)
 
 
-def load_settings(path: str | Path | None = None) -> Settings:
+def load_settings(path: str | Path | None = None, *, role: Role | None = None) -> Settings:
     """Read the TOML file (argument, else ``$NOCD_CONFIG``, else none) and the environment.
 
-    Raises ``ConfigError`` listing every problem as ``FILE:LINE: section.key: problem``.
+    ``role`` (``nocd run --role``) overrides both. Raises ``ConfigError`` listing every
+    problem as ``FILE:LINE: section.key: problem``.
     """
     if path is None and os.environ.get(CONFIG_ENV):
         path = os.environ[CONFIG_ENV]
@@ -223,8 +259,4 @@ def load_settings(path: str | Path | None = None) -> Settings:
         settings = Settings(**data)
     except ValidationError as exc:
         raise ConfigError(_problems(exc, file, text)) from exc
-    if settings.daemon.role is Role.DISTRICT and not settings.daemon.district:
-        line = _key_lines(text).get("daemon.role")
-        problem = Problem(file, line, "daemon.district", 'required when role = "district"')
-        raise ConfigError([problem])
-    return settings
+

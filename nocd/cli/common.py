@@ -11,7 +11,7 @@ from typing import Annotated, NoReturn
 import typer
 from rich.console import Console
 
-from nocd.config import Settings, load_settings
+from nocd.config import Role, Settings, load_settings
 from nocd.errors import ConfigError, NocdError
 
 __all__ = ["EXIT_BAD_INPUT", "EXIT_FAILURE", "ConfigOption", "err", "fail", "out", "settings_from"]
@@ -45,8 +45,8 @@ def exit_codes() -> Iterator[None]:
         fail(f"error: {exc}", EXIT_FAILURE)
 
 
-def settings_from(path: Path | None) -> Settings:
-    """Load settings or exit 2 with every problem listed."""
+def settings_from(path: Path | None, *, role: Role | None = None) -> Settings:
+    """Load settings (``role`` overriding the configured one) or exit 2 listing every problem."""
     with exit_codes():
-        return load_settings(path)
+        return load_settings(path, role=role)
     sys.exit(EXIT_FAILURE)  # unreachable; keeps type checkers content

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from nocd.cli.common import EXIT_BAD_INPUT, ConfigOption, err, exit_codes, fail, out, settings_from
+from nocd.config import Role
 from nocd.storage import db
 from nocd.storage.tokens import (
     TokenNameTakenError,
@@ -23,15 +24,22 @@ __all__ = ["register"]
 token_app = typer.Typer(help="API bearer tokens.", no_args_is_help=True)
 
 
-def run(config: ConfigOption = None) -> None:
+def run(
+    config: ConfigOption = None,
+    role: Annotated[
+        Role | None,
+        typer.Option(help="all | central | district; overrides [daemon] role of the config."),
+    ] = None,
+) -> None:
     """Run the daemon: HTTP API, /metrics, /healthz, /readyz and the scheduler.
 
     Stops cleanly on SIGTERM or SIGINT (exit 0). Refuses to start (exit 1) when the
-    database is unreachable or its schema is not current: run `nocd db upgrade`.
+    database is unreachable or its schema is not current: run `nocd db upgrade`; and (exit 2)
+    when the role lacks settings, e.g. a district without [central] url and token.
     """
     from nocd.app import configure_logging, run_daemon  # heavy: FastAPI, uvicorn, pysnmp
 
-    settings = settings_from(config)
+    settings = settings_from(config, role=role)
     configure_logging(settings.daemon.log_level)
     with exit_codes():
         asyncio.run(run_daemon(settings))
@@ -42,15 +50,21 @@ def token_create(
     role: Annotated[TokenRole, typer.Option(help="What the token may do.")],
     name: Annotated[str, typer.Option(help="Unique name: who or what uses the token.")],
     config: ConfigOption = None,
+    district: Annotated[
+        str | None,
+        typer.Option(help="Role district: the district whose data the token may send."),
+    ] = None,
 ) -> None:
     """Create a token and print it once on stdout; only its sha256 is stored."""
+    if role is TokenRole.DISTRICT and not district:
+        fail("--district: required with --role district", EXIT_BAD_INPUT)
     settings = settings_from(config)
     engine = db.make_engine(settings.storage.url)
     try:
         with exit_codes():
             db.check_schema(engine)
             with db.session_factory(engine)() as session, session.begin():
-                token = create_token(session, name, role)
+                token = create_token(session, name, role, district=district)
     except TokenNameTakenError as exc:
         fail(str(exc), EXIT_BAD_INPUT)
     except ValueError as exc:
@@ -86,6 +100,7 @@ def token_list(
             "role": record.role.value,
             "created_at": record.created_at.isoformat(),
             "revoked_at": record.revoked_at.isoformat() if record.revoked_at else None,
+            "district": record.district,
         }
         for record in records
     ]

@@ -52,6 +52,7 @@ class TokenRecord:
     role: TokenRole
     created_at: datetime
     revoked_at: datetime | None
+    district: str | None = None  # role ``district``: the district it may send data for
 
 
 def hash_token(token: str) -> str:
@@ -66,20 +67,33 @@ def _record(row: ApiToken) -> TokenRecord:
         role=TokenRole(row.role),
         created_at=row.created_at,
         revoked_at=row.revoked_at,
+        district=row.district,
     )
 
 
 def create_token(
-    session: Session, name: str, role: TokenRole | str, *, now: datetime | None = None
+    session: Session,
+    name: str,
+    role: TokenRole | str,
+    *,
+    now: datetime | None = None,
+    district: str | None = None,
 ) -> str:
     """Store a new token for ``name`` with ``role`` and return it; this is the only time it is seen.
 
-    The caller commits. Raises ``ValueError`` for an unknown role and ``TokenNameTakenError``
-    when ``name`` is in use (revoked tokens keep their name, so a name is never reused).
+    ``district`` binds a ``district`` token to the one district whose data it may send
+    (central's ingest refuses a district token without one). The caller commits. Raises
+    ``ValueError`` for an unknown role or a district on another role, and
+    ``TokenNameTakenError`` when ``name`` is in use (revoked tokens keep their name, so a
+    name is never reused).
     """
     role = TokenRole(role)
     if not name.strip():
         raise ValueError("token name must not be empty")
+    if district is not None and role is not TokenRole.DISTRICT:
+        raise ValueError("only a district token is bound to a district")
+    if district is not None and not district.strip():
+        raise ValueError("district must not be empty")
     if session.scalar(select(ApiToken.id).where(ApiToken.name == name)) is not None:
         raise TokenNameTakenError(f"a token named {name!r} already exists")
     token = TOKEN_PREFIX + secrets.token_urlsafe(_TOKEN_BYTES)
@@ -90,6 +104,7 @@ def create_token(
             token_hash=hash_token(token),
             created_at=now or datetime.now(UTC),
             revoked_at=None,
+            district=district,
         )
     )
     session.flush()
