@@ -246,6 +246,7 @@ class AlertingService:
     _last_now: datetime | None = None
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _again: bool = False
+    _report: CycleReport | None = None
     _failing: bool = False
     _pruned_at: datetime | None = None
     _tasks: set[asyncio.Task[CycleReport | None]] = field(default_factory=set)
@@ -300,21 +301,20 @@ class AlertingService:
         task.add_done_callback(self._tasks.discard)
 
     async def run_cycle(self) -> CycleReport | None:
-        """One cycle, then the notifications. A failure is logged (once per outage), not raised.
-
-        A call while a cycle runs makes that cycle run once more instead of queueing.
-        """
+        """One cycle, then the notifications; the report, or None when the cycle failed (logged
+        once per outage, never raised). A call while a cycle runs makes that cycle run once
+        more and returns its report rather than queueing another."""
         if self._lock.locked():
             self._again = True
-            return None
-        report: CycleReport | None = None
+            async with self._lock:
+                return self._report
         async with self._lock:
             while True:
                 self._again = False
-                report = await self._guarded_cycle()
+                self._report = await self._guarded_cycle()
                 if not self._again:
                     break
-        return report
+        return self._report
 
     async def _guarded_cycle(self) -> CycleReport | None:
         started = time.monotonic()

@@ -12,7 +12,12 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["tests.fixtures.db", "tests.fixtures.snmp_agents", "tests.fixtures.lab"]
+pytest_plugins = [
+    "tests.fixtures.db",
+    "tests.fixtures.snmp_agents",
+    "tests.fixtures.lab",
+    "tests.fixtures.prom",
+]
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 REPO = Path(__file__).resolve().parent.parent
