@@ -11,10 +11,11 @@ import logging
 import re
 import signal
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from datetime import UTC, datetime, timedelta
 from functools import partial
+from typing import Any
 
 import uvicorn
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -28,17 +29,21 @@ from nocd import __version__
 from nocd.alerting_service import AlertingService, CycleReport
 from nocd.api import alerts as alerts_api
 from nocd.api import health, ingest, inventory
+from nocd.api import kpis as kpis_api
+from nocd.api import maintenance as maintenance_api
 from nocd.api import metrics as metrics_api
 from nocd.api.errors import install_error_handlers
 from nocd.collection import Collection
 from nocd.config import Role, Settings
 from nocd.districts import DistrictWatch, silent_after_s
+from nocd.kpi_service import KpiService
 from nocd.metrics import (
     AlertingCollector,
     AlertingMetrics,
     AlertingSnapshot,
     DistrictCollector,
     IngestMetrics,
+    KpiCollector,
     OutboxCollector,
     OutboxMetrics,
     PollMetrics,
@@ -116,6 +121,7 @@ def create_app(
     app.include_router(inventory.router)
     _alerting(app, settings, sessions)
     _two_tiers(app, settings, sessions)
+    _kpis(app, settings, sessions)
     return app
 
 
@@ -223,6 +229,58 @@ def _schedule_alerting(scheduler: AsyncIOScheduler, app: FastAPI) -> None:
     )
 
 
+def _kpis(app: FastAPI, settings: Settings, sessions: Callable[[], Session]) -> None:
+    """KPI/KQI/SLA routes, maintenance CRUD, the KPI service (central and all) and its gauges."""
+    app.include_router(kpis_api.router)
+    app.include_router(maintenance_api.router)
+    app.state.kpi_service = None
+    if not settings.kpi.enabled or settings.daemon.role is Role.DISTRICT:
+        return
+    service = KpiService(settings=settings, sessions=sessions)
+
+    def latest() -> tuple[tuple[Any, ...], tuple[Any, ...], int | None]:
+        results = service.latest
+        return results.kqis, results.slas, results.computed_at
+
+    app.state.registry.register(KpiCollector(latest))
+    app.state.kpi_service = service
+
+
+def _schedule_kpis(scheduler: AsyncIOScheduler, app: FastAPI) -> None:
+    """Rollups, KQI/SLA and retention jobs; each body is one coroutine of the service."""
+    service: KpiService | None = app.state.kpi_service
+    if service is None:
+        return
+    config = app.state.settings.kpi
+
+    def now() -> int:
+        return int(time.time())
+
+    for job, seconds, first in (
+        ("kpi-rollup", config.rollup_interval_s, 0),
+        ("kpi-kqi", config.kqi_interval_s, 30),
+        ("kpi-retention", config.retention_interval_s, 60),
+    ):
+        run = {
+            "kpi-rollup": service.rollup_once,
+            "kpi-kqi": service.compute_once,
+            "kpi-retention": service.retention_once,
+        }[job]
+
+        async def body(run: Callable[[int], Awaitable[None]] = run) -> None:
+            await run(now())
+
+        scheduler.add_job(
+            body,
+            "interval",
+            seconds=seconds,
+            id=job,
+            max_instances=1,
+            coalesce=True,
+            next_run_time=datetime.now(UTC) + timedelta(seconds=first),
+        )
+
+
 def _device_counts(sessions: Callable[[], Session]) -> Mapping[str, Mapping[str, int]]:
     """district → kind → devices, read at scrape time (the metrics thread, not the loop)."""
     with sessions() as session:
@@ -319,6 +377,7 @@ async def _serve(
         coalesce=True,
     )
     _schedule_alerting(scheduler, app)
+    _schedule_kpis(scheduler, app)
 
     async def serve() -> None:
         try:
@@ -354,7 +413,6 @@ async def _serve(
             max_instances=1,
             coalesce=True,
         )
-
 
     async def stop_on_signal(loops: list[asyncio.Task[None]]) -> None:
         await stop.wait()

@@ -18,6 +18,7 @@ from pydantic_settings import (
 
 from nocd.alerting_config import AlertingSettings
 from nocd.errors import ConfigError, Problem
+from nocd.kpi_config import KpiSettings, SlaSettings
 
 __all__ = [
     "ApiSettings",
@@ -163,6 +164,8 @@ class Settings(BaseSettings):
     poll: PollConfig = PollConfig()
     central: CentralSettings = CentralSettings()
     alerting: AlertingSettings = AlertingSettings()
+    kpi: KpiSettings = KpiSettings()
+    sla: SlaSettings = SlaSettings()
 
     @classmethod
     def settings_customise_sources(

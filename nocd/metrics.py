@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from prometheus_client import (
@@ -24,6 +25,7 @@ from collectors.poller import DeviceState, PollJob, PollOutcome
 from nocd import __version__
 from nocd.errors import StorageUnavailable
 from nocd.storage.district_repo import DistrictStatusRecord
+from nocd.storage.kpi_repo import KqiRecord, SlaRecord
 from nocd.storage.models import DEVICE_KINDS
 from nocd.storage.outbox_repo import OutboxStats
 
@@ -32,6 +34,7 @@ __all__ = [
     "DistrictCollector",
     "IngestMetrics",
     "InventoryCollector",
+    "KpiCollector",
     "OutboxCollector",
     "OutboxMetrics",
     "PollMetrics",
@@ -325,3 +328,71 @@ class IngestMetrics:
         for result in self.RESULTS:
             self.items.labels(district, result).inc(counts.get(result, 0))
 
+class KpiCollector:
+    """KQI and SLA gauges of the current reporting period, from the newest computed results.
+
+    ``source`` returns what the KPI service computed last (held in memory): a scrape never
+    queries the database. Labels are bounded: district (and ``*`` for the network), KQI,
+    SLA class, target name and scope; per-line values stay in storage and the API.
+    ``nocd_sla_status`` is one-hot over met/at_risk/breached.
+    """
+
+    STATUSES = ("met", "at_risk", "breached")
+    _SLA_LABELS = ("district", "sla_class", "target", "scope")
+
+    def __init__(
+        self, source: Callable[[], tuple[Sequence[KqiRecord], Sequence[SlaRecord], int | None]]
+    ) -> None:
+        self._source = source
+
+    def describe(self) -> Iterable[Metric]:
+        """Names only."""
+        return self._families()
+
+    def _families(self) -> list[GaugeMetricFamily]:
+        return [
+            GaugeMetricFamily(
+                "nocd_kqi_value",
+                "KQI of the current reporting period (ratios 0-1, minutes for minutes lost).",
+                labels=("district", "kqi", "sla_class"),
+            ),
+            GaugeMetricFamily(
+                "nocd_sla_sli_ratio",
+                "SLI of an SLA target in the current reporting period.",
+                labels=self._SLA_LABELS,
+            ),
+            GaugeMetricFamily(
+                "nocd_sla_error_budget_remaining_ratio",
+                "Share of the period's error budget left (negative once breached).",
+                labels=self._SLA_LABELS,
+            ),
+            GaugeMetricFamily(
+                "nocd_sla_status",
+                "SLA verdict, one-hot over met/at_risk/breached.",
+                labels=(*self._SLA_LABELS, "status"),
+            ),
+            GaugeMetricFamily(
+                "nocd_kpi_computed_timestamp_seconds",
+                "When the KQI/SLA results were last computed (UTC epoch seconds).",
+            ),
+        ]
+
+    def collect(self) -> Iterable[Metric]:
+        """One sample per KQI row and per SLA evaluation (NaN/inf values are left out)."""
+        kqi, sli, remaining, verdict, computed = self._families()
+        kqis, slas, computed_at = self._source()
+        for k in kqis:
+            if k.value is not None and math.isfinite(k.value):
+                kqi.add_metric((k.district, k.kqi, k.sla_class), k.value)
+        for s in slas:
+            labels = (s.district, s.sla_class, s.target, s.scope)
+            if s.sli is not None and math.isfinite(s.sli):
+                sli.add_metric(labels, s.sli)
+            ratio = s.error_budget_remaining_ratio
+            if ratio is not None and math.isfinite(ratio):
+                remaining.add_metric(labels, ratio)
+            for status in self.STATUSES:
+                verdict.add_metric((*labels, status), 1.0 if s.status == status else 0.0)
+        if computed_at is not None:
+            computed.add_metric((), float(computed_at))
+        return [kqi, sli, remaining, verdict, computed]
