@@ -43,6 +43,7 @@ __all__ = [
     "TicketKind",
     "TicketState",
     "VersionConflict",
+    "attach",
     "hold",
     "mark_breached",
     "open_ticket",
@@ -494,6 +495,60 @@ def set_priority(
         hold=_Keep,
         priority=priority,
         details={"previous_priority": str(ticket.priority)},
+    )
+
+
+def attach(
+    ticket: Ticket,
+    *,
+    actor: str,
+    now: datetime,
+    lines: tuple[str, ...] = (),
+    linked_tickets: tuple[str, ...] = (),
+    incident_key: str | None = None,
+    note: str = "",
+    expected_version: int | None = None,
+) -> tuple[Ticket, TicketEvent]:
+    """Attach lines, other tickets or an incident (an ``updated`` event naming what was added).
+
+    Attachments only grow: what is attached already is kept, and a ticket follows one
+    incident (attaching a different one while another is attached is refused).
+    """
+    _check_time_and_version(ticket, now, expected_version)
+    if ticket.terminal:
+        raise TicketError(f"ticket {ticket.id}: is {ticket.state}; nothing can be attached")
+    if ticket.id in linked_tickets:
+        raise InvalidFields(ticket.id, ("linked_tickets: a ticket cannot be linked to itself",))
+    if incident_key is not None and ticket.incident_key not in (None, incident_key):
+        raise InvalidFields(
+            ticket.id, (f"incident_key: already attached to incident {ticket.incident_key}",)
+        )
+    new_lines = tuple(line for line in dict.fromkeys(lines) if line not in ticket.lines)
+    new_links = tuple(t for t in dict.fromkeys(linked_tickets) if t not in ticket.linked_tickets)
+    new_incident = incident_key if incident_key != ticket.incident_key else None
+    if not (new_lines or new_links or new_incident):
+        raise InvalidFields(ticket.id, ("nothing new to attach",))
+    details = {}
+    if new_lines:
+        details["attached_lines"] = ",".join(new_lines)
+    if new_links:
+        details["attached_tickets"] = ",".join(new_links)
+    if new_incident:
+        details["attached_incident"] = new_incident
+    attached = replace(
+        ticket,
+        lines=(*ticket.lines, *new_lines),
+        linked_tickets=(*ticket.linked_tickets, *new_links),
+        incident_key=new_incident or ticket.incident_key,
+    )
+    return _apply(
+        attached,
+        kind=EventKind.UPDATED,
+        actor=actor,
+        now=now,
+        note=note,
+        hold=_Keep,
+        details=details,
     )
 
 
