@@ -535,3 +535,213 @@ class DistrictEvent(Base):
     state: Mapped[str] = mapped_column(String(16))
     reason: Mapped[str] = mapped_column(Text, default="")
 
+
+# --- tickets, roster, outbound webhooks (issue 7) ----------------------------------------
+
+TICKET_KINDS = ("fault", "installation", "complaint")
+TICKET_STATES = (
+    "new",
+    "acknowledged",
+    "dispatched",
+    "on_site",
+    "taken_back",
+    "resolved",
+    "signed_off",
+    "callback_done",
+    "closed",
+    "cancelled",
+)
+TICKET_PRIORITIES = ("P1", "P2", "P3", "P4")
+WEBHOOK_OUTBOX_STATES = ("pending", "delivered", "dead")
+
+
+class TicketRow(Base):
+    """A ticket's current state; its history is ``ticket_events`` (one row per version).
+
+    ``fields`` is the workflow fields as JSON (datetimes as ``{"$dt": iso}``). The columns
+    after ``version`` are derived at write time for searches, metrics and the timer job.
+    """
+
+    __tablename__ = "tickets"
+    __table_args__ = (
+        CheckConstraint(_one_of("kind", TICKET_KINDS), name="kind"),
+        CheckConstraint(_one_of("state", TICKET_STATES), name="state"),
+        CheckConstraint(_one_of("priority", TICKET_PRIORITIES), name="priority"),
+        Index(None, "state", "district"),
+        Index(None, "created_at"),
+        Index(None, "incident_key"),
+        Index(None, "next_deadline_at"),
+        Index(None, "technician"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    template: Mapped[str] = mapped_column(String(100))
+    state: Mapped[str] = mapped_column(String(16))
+    priority: Mapped[str] = mapped_column(String(2))
+    district: Mapped[str] = mapped_column(String(64))
+    title: Mapped[str] = mapped_column(Text, default="")
+    customer_id: Mapped[str | None] = mapped_column(String(64))
+    side: Mapped[str | None] = mapped_column(String(16))
+    hold: Mapped[str | None] = mapped_column(String(64))
+    incident_key: Mapped[str | None] = mapped_column(String(420))
+    lines: Mapped[list[str]] = mapped_column(JSON, default=list)
+    linked_tickets: Mapped[list[str]] = mapped_column(JSON, default=list)
+    fields: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
+    classification: Mapped[dict[str, object] | None] = mapped_column(JSON)
+    version: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    technician: Mapped[str | None] = mapped_column(String(64))
+    next_deadline_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    arrived_on_time: Mapped[bool | None] = mapped_column()
+    callback_due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    callback_done_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    resolution_suggested_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class TicketEventRow(Base):
+    """One audit-trail line; ``(ticket_id, version)`` is unique, so two writers of the same
+    version cannot both commit (the database backs the optimistic check)."""
+
+    __tablename__ = "ticket_events"
+    __table_args__ = (UniqueConstraint("ticket_id", "version"), Index(None, "at"))
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    ticket_id: Mapped[str] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"))
+    version: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(16))
+    actor: Mapped[str] = mapped_column(String(200))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    note: Mapped[str] = mapped_column(Text, default="")
+    from_state: Mapped[str | None] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(16))
+    hold: Mapped[str | None] = mapped_column(String(64))
+    priority: Mapped[str] = mapped_column(String(2))
+    fields: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
+    details: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+
+
+class TicketCommentRow(Base):
+    """A free-text comment on a ticket (not a workflow field)."""
+
+    __tablename__ = "ticket_comments"
+    __table_args__ = (Index(None, "ticket_id", "at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    ticket_id: Mapped[str] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"))
+    author: Mapped[str] = mapped_column(String(200))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    text: Mapped[str] = mapped_column(Text)
+
+
+class TechnicianRow(Base):
+    """A field technician of one district, with skills (``dispatch.Skill`` values)."""
+
+    __tablename__ = "technicians"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    district: Mapped[str] = mapped_column(String(64), index=True)
+    skills: Mapped[list[str]] = mapped_column(JSON, default=list)
+    active: Mapped[bool] = mapped_column(default=True)
+
+
+class TechnicianShiftRow(Base):
+    """A recurring shift: weekdays (0 = Monday) and local start/end ``HH:MM``."""
+
+    __tablename__ = "technician_shifts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    technician_id: Mapped[str] = mapped_column(
+        ForeignKey("technicians.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(64))
+    days: Mapped[list[int]] = mapped_column(JSON)
+    start: Mapped[str] = mapped_column(String(5))
+    end: Mapped[str] = mapped_column(String(5))
+
+
+class IdempotencyKeyRow(Base):
+    """A create request's ``Idempotency-Key`` per token: the request hash and the response."""
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (Index(None, "created_at"),)
+
+    actor: Mapped[str] = mapped_column(String(200), primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int] = mapped_column(Integer)
+    response: Mapped[dict[str, object]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class WebhookSubscriptionRow(Base):
+    """An outbound webhook receiver. ``secret`` signs the bodies (HMAC needs it in clear);
+    repositories expose it only as ``SecretStr`` and the API never returns it."""
+
+    __tablename__ = "webhook_subscriptions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    url: Mapped[str] = mapped_column(Text)
+    secret: Mapped[str] = mapped_column(Text)
+    events: Mapped[list[str]] = mapped_column(JSON, default=list)  # empty: every event
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class WebhookOutboxRow(Base):
+    """One event for one subscription, written in the transaction of the ticket change.
+
+    ``body`` is the exact JSON that is signed and sent on every attempt; ``event_id`` is the
+    receiver's deduplication key (unique per subscription).
+    """
+
+    __tablename__ = "webhook_outbox"
+    __table_args__ = (
+        CheckConstraint(_one_of("state", WEBHOOK_OUTBOX_STATES), name="state"),
+        UniqueConstraint("subscription_id", "event_id"),
+        Index(None, "state", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    subscription_id: Mapped[int] = mapped_column(
+        ForeignKey("webhook_subscriptions.id", ondelete="CASCADE")
+    )
+    event_id: Mapped[str] = mapped_column(String(64))
+    event_type: Mapped[str] = mapped_column(String(32))
+    ticket_id: Mapped[str] = mapped_column(String(40))
+    body: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class WebhookDeliveryRow(Base):
+    """One delivery attempt (the per-subscription delivery log)."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (Index(None, "subscription_id", "at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    subscription_id: Mapped[int] = mapped_column(
+        ForeignKey("webhook_subscriptions.id", ondelete="CASCADE")
+    )
+    outbox_id: Mapped[int | None] = mapped_column(
+        ForeignKey("webhook_outbox.id", ondelete="SET NULL")
+    )
+    event_id: Mapped[str] = mapped_column(String(64))
+    event_type: Mapped[str] = mapped_column(String(32))
+    attempt: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    ok: Mapped[bool] = mapped_column()
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+    duration_ms: Mapped[float] = mapped_column(Float)
