@@ -50,7 +50,7 @@ from alerting.model import (
 from alerting.notify import Notifier
 from alerting.rules import EvaluationState, Rule, TransitionKind, evaluate
 from nocd.config import Settings
-from nocd.storage import alert_repo, poll_repo
+from nocd.storage import alert_repo, maintenance_repo, poll_repo
 from nocd.storage.alert_repo import TopologyRows, WebhookAlert
 from nocd.storage.alerting_codec import (
     decode_correlation,
@@ -247,6 +247,7 @@ class AlertingService:
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _again: bool = False
     _report: CycleReport | None = None
+    _windows: tuple[MaintenanceWindow, ...] = ()
     _failing: bool = False
     _pruned_at: datetime | None = None
     _tasks: set[asyncio.Task[CycleReport | None]] = field(default_factory=set)
@@ -277,8 +278,32 @@ class AlertingService:
         return tuple(sorted(self._inventory.topology.districts)) if self._inventory else ()
 
     def maintenance(self) -> tuple[MaintenanceWindow, ...]:
-        """Maintenance windows in force (from the configuration)."""
-        return self.settings.alerting.windows()
+        """Maintenance windows of the last cycle (configuration and ``/api/v1/maintenance``)."""
+        return self._windows
+
+    def _maintenance(
+        self, session: Session, inventory: _Inventory, now: datetime
+    ) -> tuple[MaintenanceWindow, ...]:
+        now_s = int(now.timestamp())
+        windows = list(self.settings.alerting.windows())
+        for record in maintenance_repo.windows_between(session, now_s, now_s + 1):
+            entities = frozenset({_device_ref(record.device)} if record.device else ())
+            districts = frozenset({record.district} if record.district else ())
+            if not entities and not districts:  # the whole network
+                districts = inventory.topology.districts
+            if not entities and not districts:
+                continue
+            windows.append(
+                MaintenanceWindow(
+                    id=f"maintenance-{record.id}",
+                    start=datetime.fromtimestamp(record.starts_at, UTC),
+                    end=datetime.fromtimestamp(record.ends_at, UTC),
+                    districts=districts,
+                    entities=entities,
+                    reason=record.reason,
+                )
+            )
+        return tuple(windows)
 
     def explain(self, key: str) -> Explanation | None:
         """Why the firing alert ``key`` fired and is or is not suppressed (None if not firing)."""
@@ -394,7 +419,7 @@ class AlertingService:
                 previous=self._correlation_state,
                 config=self.correlation_config,
             )
-            windows = self.maintenance()
+            windows = self._windows = self._maintenance(session, inventory, now)
             ended = [t.alert for t in transitions if t.kind is TransitionKind.RESOLVED]
             ended += [webhook_alert_to_alert(a, inventory.topology) for a in resolved_in]
             alerts = reconcile_alerts(

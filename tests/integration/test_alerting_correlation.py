@@ -170,3 +170,38 @@ async def test_flapping_uplink_port_is_one_flapping_alert(fresh_db_url: str) -> 
         assert net.notifier.firing_keys() == {"flapping:port:sw-1/if:25"}
     finally:
         await net.close()
+
+
+async def test_maintenance_window_mutes_notifications_but_alerts_still_fire_and_resolve(
+    fresh_db_url: str,
+) -> None:
+    from nocd.storage import maintenance_repo
+    from nocd.storage.maintenance_repo import MaintenanceRecord
+
+    net = await StoredNetwork.create(fresh_db_url, dslams=2, lines=2)
+    try:
+        with net.app.state.session_factory() as session:
+            window = maintenance_repo.create_window(
+                session,
+                MaintenanceRecord(district=None, device="dslam-1", starts_at=net.at(0),
+                                  ends_at=net.at(600), reason="line card swap"),
+            )
+            session.commit()
+        everyone = ["agg-1", *DSLAMS[:2]]
+        net.poll(0, up=everyone)
+        await net.cycle(5)
+        for t in range(30, 181, 30):
+            net.poll(t - 5, up=["agg-1", "dslam-2"], down=["dslam-1"])
+            await net.cycle(t)
+        firing = (await net.get("/api/v1/alerts?status=firing"))["items"]
+        assert [a["key"] for a in firing] == ["device_down:device:dslam-1"]
+        assert firing[0]["notified"] is False
+        why = await net.get(f"/api/v1/alerts/{firing[0]['id']}/explain")
+        assert why["maintenance"] == [f"maintenance-{window.id}"]
+        assert net.notifier.firing_keys() == set()
+        net.poll(200, up=everyone)
+        await net.cycle(205)
+        assert (await net.get("/api/v1/alerts?status=firing"))["total"] == 0
+        assert net.notifier.resolved_keys() == set()  # never announced, so no recovery either
+    finally:
+        await net.close()
