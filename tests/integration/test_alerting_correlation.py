@@ -89,7 +89,7 @@ async def test_alert_storm_is_one_incident_with_every_child_suppressed_and_expla
     assert [i["root_alert_key"] for i in resolved["items"]] == [AGG_DOWN]
     assert net.notifier.resolved_keys() == {AGG_DOWN}
     detail = await net.get(f"/api/v1/alerts/{root['id']}")
-    assert [h["event"] for h in detail["history"]][0] == "fired"
+    assert detail["history"][0]["event"] == "fired"
     assert detail["history"][-1]["event"] in ("resolved", "notified")
     assert detail["status"] == "resolved"
 
