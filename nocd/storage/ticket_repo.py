@@ -38,8 +38,11 @@ from alerting.tickets import (
 from nocd.storage.inventory_repo import Page
 from nocd.storage.models import (
     AlertRow,
+    Device,
     IdempotencyKeyRow,
     IncidentRow,
+    Line,
+    Port,
     TechnicianRow,
     TechnicianShiftRow,
     TicketCommentRow,
@@ -74,8 +77,10 @@ __all__ = [
     "get_subscription",
     "get_technician",
     "get_ticket",
+    "incident_lines",
     "incidents_changed_since",
     "insert_ticket",
+    "line_port_ifindex",
     "list_comments",
     "list_deliveries",
     "list_subscriptions",
@@ -83,6 +88,7 @@ __all__ = [
     "load_roster",
     "open_ticket_for_incident",
     "outbox_pending",
+    "prune_idempotency",
     "record_attempt",
     "replace_shifts",
     "save_idempotent",
@@ -1058,3 +1064,13 @@ def incident_lines(session: Session, incident_key: str) -> list[str]:
         if device and index.isdigit():
             out.append(f"{device}/{index}")
     return sorted(set(out))
+
+
+def line_port_ifindex(session: Session, device: str, ifindex: int) -> int | None:
+    """The ifIndex of the port a line is wired to (``lines.port_id``), if recorded."""
+    return session.scalar(
+        select(Port.ifindex)
+        .join(Line, Line.port_id == Port.id)
+        .join(Device, Line.device_id == Device.id)
+        .where(Device.name == device, Line.ifindex == ifindex)
+    )
