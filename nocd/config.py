@@ -19,6 +19,7 @@ from pydantic_settings import (
 from nocd.alerting_config import AlertingSettings
 from nocd.errors import ConfigError, Problem
 from nocd.kpi_config import KpiSettings, SlaSettings
+from nocd.ticket_config import TicketSettings
 
 __all__ = [
     "ApiSettings",
@@ -166,6 +167,7 @@ class Settings(BaseSettings):
     alerting: AlertingSettings = AlertingSettings()
     kpi: KpiSettings = KpiSettings()
     sla: SlaSettings = SlaSettings()
+    tickets: TicketSettings = TicketSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -6,6 +6,8 @@ import contextlib
 import logging
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 from prometheus_client import (
     CollectorRegistry,
@@ -38,6 +40,9 @@ __all__ = [
     "OutboxCollector",
     "OutboxMetrics",
     "PollMetrics",
+    "TicketCollector",
+    "TicketMetrics",
+    "TicketSnapshot",
     "build_registry",
     "render",
 ]
@@ -396,3 +401,119 @@ class KpiCollector:
         if computed_at is not None:
             computed.add_metric((), float(computed_at))
         return [kqi, sli, remaining, verdict, computed]
+
+
+# --- tickets (issue 7) -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TicketSnapshot:
+    """What ``TicketCollector`` exports, read from storage at scrape time."""
+
+    counts: Sequence[tuple[str, str, str, int]] = ()  # (state, priority, district, tickets)
+    # district -> (arrivals, on time, callbacks due, callbacks done) over the window
+    ratios: Mapping[str, tuple[int, int, int, int]] = field(default_factory=dict)
+    outbox: Mapping[str, int] = field(default_factory=dict)  # webhook outbox rows by state
+
+
+class TicketCollector:
+    """``nocd_tickets{state,priority,district}``, ``nocd_ticket_on_time_arrival_ratio{district}``,
+    ``nocd_ticket_callback_done_ratio{district}`` and ``nocd_webhook_outbox_items{state}``.
+
+    The ratios cover tickets opened in the configured window (``[tickets]
+    metrics_window_days``) and are absent for a district with nothing to divide by. When the
+    database is unavailable the families are exported without samples.
+    """
+
+    def __init__(self, source: Callable[[], TicketSnapshot]) -> None:
+        self._source = source
+
+    @staticmethod
+    def _families() -> list[GaugeMetricFamily]:
+        return [
+            GaugeMetricFamily(
+                "nocd_tickets",
+                "Tickets by state, priority and district.",
+                labels=("state", "priority", "district"),
+            ),
+            GaugeMetricFamily(
+                "nocd_ticket_on_time_arrival_ratio",
+                "Share of arrivals on site within the on-site promise (30 min or appointment).",
+                labels=("district",),
+            ),
+            GaugeMetricFamily(
+                "nocd_ticket_callback_done_ratio",
+                "Share of tickets due a callback (回访) whose callback is done.",
+                labels=("district",),
+            ),
+            GaugeMetricFamily(
+                "nocd_webhook_outbox_items",
+                "Outbound webhook deliveries in the durable outbox, by state.",
+                labels=("state",),
+            ),
+        ]
+
+    def describe(self) -> Iterable[Metric]:
+        return self._families()
+
+    def collect(self) -> Iterable[Metric]:
+        tickets, on_time, callbacks, outbox = families = self._families()
+        try:
+            snapshot = self._source()
+        except (SQLAlchemyError, StorageUnavailable) as exc:
+            _logger.debug("ticket metrics skipped: %s", exc)
+            return families
+        for state, priority, district, count in snapshot.counts:
+            tickets.add_metric((state, priority, district), float(count))
+        for district, (arrived, in_time, due, done) in sorted(snapshot.ratios.items()):
+            if arrived:
+                on_time.add_metric((district,), in_time / arrived)
+            if due:
+                callbacks.add_metric((district,), done / due)
+        for state, count in sorted(snapshot.outbox.items()):
+            outbox.add_metric((state,), float(count))
+        return families
+
+
+class TicketMetrics:
+    """Ticket events counted in code: breaches per timer, repair time, webhook attempts.
+
+    Implements ``nocd.ticket_service.TicketObserver``.
+    """
+
+    REPAIR_BUCKETS_S = (900, 1800, 3600, 7200, 14400, 28800, 86400, 259200, 604800)
+    DELIVERY_RESULTS = ("delivered", "failed", "dead")
+
+    def __init__(self, registry: CollectorRegistry, timers: Iterable[str] = ()) -> None:
+        self.breaches = Counter(
+            "nocd_ticket_breaches_total",
+            "Ticket timer breaches (on_site, response, restore, callback…), by timer.",
+            ("timer",),
+            registry=registry,
+        )
+        for timer in sorted(set(timers)):
+            self.breaches.labels(timer)
+        self.repair = Histogram(
+            "nocd_ticket_repair_seconds",
+            "Time from opening a ticket to its first resolution (MTTR), by kind and priority.",
+            ("kind", "priority"),
+            buckets=self.REPAIR_BUCKETS_S,
+            registry=registry,
+        )
+        self.deliveries = Counter(
+            "nocd_webhook_deliveries_total",
+            "Outbound webhook attempts by result (failed: will retry; dead: gave up).",
+            ("result",),
+            registry=registry,
+        )
+        for result in self.DELIVERY_RESULTS:
+            self.deliveries.labels(result)
+
+    def breached(self, breach: Any) -> None:
+        self.breaches.labels(breach.timer).inc()
+
+    def resolved(self, ticket: Any, repair_s: float) -> None:
+        self.repair.labels(ticket.kind.value, ticket.priority.value).observe(max(repair_s, 0.0))
+
+    def delivery(self, result: str) -> None:
+        self.deliveries.labels(result).inc()
