@@ -23,6 +23,7 @@ from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 from sqlalchemy.exc import SQLAlchemyError
 
+from alerting.model import Alert, Incident, Severity
 from collectors.poller import DeviceState, PollJob, PollOutcome
 from nocd import __version__
 from nocd.errors import StorageUnavailable
@@ -32,6 +33,9 @@ from nocd.storage.models import DEVICE_KINDS
 from nocd.storage.outbox_repo import OutboxStats
 
 __all__ = [
+    "AlertingCollector",
+    "AlertingMetrics",
+    "AlertingSnapshot",
     "DeviceCountSource",
     "DistrictCollector",
     "IngestMetrics",
@@ -332,6 +336,143 @@ class IngestMetrics:
         """Count one batch's items (pre-initialising every result of the district)."""
         for result in self.RESULTS:
             self.items.labels(district, result).inc(counts.get(result, 0))
+
+# --- alerting --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AlertingSnapshot:
+    """What ``AlertingCollector`` exports: the open alerts and incidents of the last cycle,
+    and the label values to pre-initialise (every rule's severities × every district)."""
+
+    alerts: Sequence[Alert] = ()
+    incidents: Sequence[Incident] = ()
+    rule_severities: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    districts: Sequence[str] = ()
+
+
+class AlertingCollector:
+    """``nocd_alerts_firing{severity,rule,district}`` and ``nocd_incidents_open{severity,
+    district}`` from the alerting service's memory at scrape time (no database read).
+
+    Every (rule, one of its severities, district) series exists, 0 included, so that a
+    Prometheus rule on ``nocd_alerts_firing`` sees 0 rather than nothing before the first
+    alert. Suppressed alerts count: they fire; ``nocd_alerts_unsuppressed`` counts the rest.
+    """
+
+    def __init__(self, source: Callable[[], AlertingSnapshot]) -> None:
+        self._source = source
+
+    def describe(self) -> Iterable[Metric]:
+        return self._families()
+
+    @staticmethod
+    def _families() -> list[GaugeMetricFamily]:
+        return [
+            GaugeMetricFamily(
+                "nocd_alerts_firing",
+                "Firing alerts (suppressed included), by severity, rule and district.",
+                labels=("severity", "rule", "district"),
+            ),
+            GaugeMetricFamily(
+                "nocd_alerts_unsuppressed",
+                "Firing alerts that stand for themselves (incident roots), by severity, district.",
+                labels=("severity", "district"),
+            ),
+            GaugeMetricFamily(
+                "nocd_incidents_open",
+                "Open incidents by severity and district.",
+                labels=("severity", "district"),
+            ),
+        ]
+
+    def collect(self) -> Iterable[Metric]:
+        firing, unsuppressed, incidents = self._families()
+        snap = self._source()
+        severities = [s.value for s in Severity]
+        districts = set(snap.districts)
+        counts: dict[tuple[str, str, str], int] = {}
+        for rule, rule_severities in snap.rule_severities.items():
+            for severity in rule_severities:
+                for district in districts:
+                    counts[(severity, rule, district)] = 0
+        roots: dict[tuple[str, str], int] = {(s, d): 0 for s in severities for d in districts}
+        for alert in snap.alerts:
+            key = (alert.severity.value, alert.rule, alert.district)
+            counts[key] = counts.get(key, 0) + 1
+            if not alert.suppressed:
+                root = (alert.severity.value, alert.district)
+                roots[root] = roots.get(root, 0) + 1
+        opened: dict[tuple[str, str], int] = {(s, d): 0 for s in severities for d in districts}
+        for incident in snap.incidents:
+            key2 = (incident.severity.value, incident.district)
+            opened[key2] = opened.get(key2, 0) + 1
+        for labels, value in sorted(counts.items()):
+            firing.add_metric(labels, float(value))
+        for labels2, value in sorted(roots.items()):
+            unsuppressed.add_metric(labels2, float(value))
+        for labels2, value in sorted(opened.items()):
+            incidents.add_metric(labels2, float(value))
+        return [firing, unsuppressed, incidents]
+
+
+class AlertingMetrics:
+    """Events of the alerting cycle, the Alertmanager push and the inbound webhook."""
+
+    WEBHOOK_RESULTS = ("stored", "loop_dropped")
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.cycles = Counter(
+            "nocd_alerting_cycles_total",
+            "Alerting cycles (evaluate → correlate → reconcile) by result (ok, failed).",
+            ("result",),
+            registry=registry,
+        )
+        for result in ("ok", "failed"):
+            self.cycles.labels(result)
+        self.duration = Histogram(
+            "nocd_alerting_cycle_duration_seconds",
+            "Wall time of one alerting cycle, storage included.",
+            buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30),
+            registry=registry,
+        )
+        self.last_ok = Gauge(
+            "nocd_alerting_last_success_timestamp_seconds",
+            "Unix time of the last alerting cycle that completed.",
+            registry=registry,
+        )
+        self.pushes = Counter(
+            "nocd_alertmanager_pushes_total",
+            "Pushes to an Alertmanager (POST /api/v2/alerts) by target and result (ok, failed).",
+            ("alertmanager", "result"),
+            registry=registry,
+        )
+        self.webhook = Counter(
+            "nocd_alertmanager_webhook_alerts_total",
+            "Alerts received on the Alertmanager webhook: stored, or dropped by the loop guard.",
+            ("result",),
+            registry=registry,
+        )
+        for result in self.WEBHOOK_RESULTS:
+            self.webhook.labels(result)
+
+    def targets(self, urls: Iterable[str]) -> None:
+        """Pre-initialise the push series of every Alertmanager."""
+        for url in urls:
+            for result in ("ok", "failed"):
+                self.pushes.labels(url, result)
+
+    def cycle(self, ok: bool, duration_s: float, at: float) -> None:
+        """Count one cycle."""
+        self.cycles.labels("ok" if ok else "failed").inc()
+        if ok:
+            self.duration.observe(duration_s)
+            self.last_ok.set(at)
+
+    def pushed(self, url: str, ok: bool, _count: int) -> None:
+        """Count one push (the notifier's recorder)."""
+        self.pushes.labels(url, "ok" if ok else "failed").inc()
+
 
 class KpiCollector:
     """KQI and SLA gauges of the current reporting period, from the newest computed results.
