@@ -64,7 +64,12 @@ ISP_SERIES = {
 
 
 def detector_config(step_s: float) -> DetectorConfig:
-    """One day of samples as the reference window (clamped), a week of raw-score history."""
+    """One day of samples as the reference window (clamped), a week of raw-score history.
+
+    ``alert_level=0.5`` (surprise z = 1) was picked among four configurations by their NAB
+    standard score (see docs/performance.md, "Early warning (NAB)"): that choice is tuning
+    on the labels beyond NAB's threshold optimisation, and is reported as such.
+    """
     per_day = 86400.0 / max(step_s, 1.0)
     window = int(min(max(per_day, 48), 1440))
     return DetectorConfig(
@@ -72,6 +77,7 @@ def detector_config(step_s: float) -> DetectorConfig:
         min_history=min(24, window // 2),
         long=7 * window,
         refractory=window,
+        alert_level=0.5,
     )
 
 

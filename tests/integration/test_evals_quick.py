@@ -1,0 +1,54 @@
+"""The evaluation scripts run end to end in quick mode, so they cannot rot.
+
+Both run as subprocesses on the real shared data (one series / three NAB files each) and
+are skipped when ../shared/data is absent.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from tests.conftest import REPO, require_shared_data
+
+
+def _run(script: str, *args: str) -> dict[str, object]:
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "bench" / script), *args],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        cwd=REPO,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)  # type: ignore[no-any-return]
+
+
+def test_eval_forecast_quick_json_has_the_issue_shape():
+    require_shared_data("traffic", "isp_uk_academic_backbone_hourly.csv")
+    out = _run("eval_forecast.py", "--quick", "--json")
+    assert set(out) == {"series"}
+    series = out["series"]
+    assert isinstance(series, dict) and set(series) == {"uk_hourly"}
+    entry = series["uk_hourly"]
+    assert set(entry) == {"nocd", "snaive_week", "hw_mul_week"}
+    assert set(entry["nocd"]) == {"mase", "wape", "busy_hour_mape", "fit_ms_per_link"}
+    assert set(entry["snaive_week"]) == {"mase"}
+    assert set(entry["hw_mul_week"]) == {"mase"}
+    assert all(isinstance(v, float) and v >= 0 for v in entry["nocd"].values())
+
+
+def test_eval_early_warning_quick_json_scores_nab_files():
+    require_shared_data("nab", "labels", "combined_windows.json")
+    require_shared_data("traffic", "isp_eu_transatlantic_5min.csv")
+    out = _run("eval_early_warning.py", "--quick", "--json")
+    nab = out["nab"]
+    assert isinstance(nab, dict)
+    assert nab["files"] == 3
+    for profile in ("standard", "reward_low_FP_rate", "reward_low_FN_rate"):
+        assert -200.0 <= nab[profile] <= 100.0
+    assert set(out["isp"]) == {"eu_5min"}  # type: ignore[arg-type]
+    trend = out["fault_trend"]
+    assert isinstance(trend, dict) and "false_alarms_per_year" in trend
