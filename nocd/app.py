@@ -32,6 +32,8 @@ from nocd.api import health, ingest, inventory
 from nocd.api import kpis as kpis_api
 from nocd.api import maintenance as maintenance_api
 from nocd.api import metrics as metrics_api
+from nocd.api import tickets as tickets_api
+from nocd.api import webhooks as webhooks_api
 from nocd.api.errors import install_error_handlers
 from nocd.collection import Collection
 from nocd.config import Role, Settings
@@ -47,10 +49,14 @@ from nocd.metrics import (
     OutboxCollector,
     OutboxMetrics,
     PollMetrics,
+    TicketCollector,
+    TicketMetrics,
+    TicketSnapshot,
     build_registry,
 )
 from nocd.outbox import Forwarder, Outbox, limits_of
-from nocd.storage import db, district_repo, inventory_repo, outbox_repo
+from nocd.storage import db, district_repo, inventory_repo, outbox_repo, ticket_repo
+from nocd.ticket_service import TicketService
 
 __all__ = [
     "READINESS_INTERVAL_S",
@@ -94,6 +100,7 @@ def create_app(
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
         await _close_alerting(_app)
+        await _close_tickets(_app)
         if owned_engine:
             engine.dispose()
 
@@ -122,6 +129,7 @@ def create_app(
     _alerting(app, settings, sessions)
     _two_tiers(app, settings, sessions)
     _kpis(app, settings, sessions)
+    _tickets(app, settings, sessions)
     return app
 
 
@@ -281,6 +289,73 @@ def _schedule_kpis(scheduler: AsyncIOScheduler, app: FastAPI) -> None:
         )
 
 
+def _tickets(app: FastAPI, settings: Settings, sessions: Callable[[], Session]) -> None:
+    """Ticket and roster routes, webhook subscriptions, the ticket service and its metrics.
+
+    Tickets live on central (and ``all``); a district process serves the routes answering 404.
+    The alerting coupling is ``TicketService.sync_incidents`` (scheduled below), which reads
+    the incidents alerting stores: one ticket per new incident, repeats and line children
+    attached, a recovery suggesting resolution. Breaches go to ``breach_listeners``.
+    """
+    app.include_router(tickets_api.router)
+    app.include_router(webhooks_api.router)
+    tickets_api.install_error_handlers(app)
+    app.state.tickets = None
+    config = settings.tickets
+    if not config.enabled or settings.daemon.role is Role.DISTRICT:
+        return
+    service = TicketService(settings=config, sessions=sessions, timezone=settings.daemon.timezone)
+    registry: CollectorRegistry = app.state.registry
+    timers = {timer.name for t in service.templates.values() for timer in t.timers}
+    service.observer = TicketMetrics(registry, timers)
+    window = timedelta(days=config.metrics_window_days)
+
+    def snapshot() -> TicketSnapshot:
+        with sessions() as session:
+            ratios = ticket_repo.ticket_ratios(session, datetime.now(UTC) - window)
+            return TicketSnapshot(
+                counts=ticket_repo.ticket_counts(session),
+                ratios={
+                    r.district: (r.arrivals, r.arrivals_on_time, r.callbacks_due, r.callbacks_done)
+                    for r in ratios
+                },
+                outbox=ticket_repo.outbox_pending(session),
+            )
+
+    registry.register(TicketCollector(snapshot))
+    app.state.tickets = service
+
+
+async def _close_tickets(app: FastAPI) -> None:
+    service: TicketService | None = getattr(app.state, "tickets", None)
+    if service is not None:
+        await service.aclose()
+
+
+def _schedule_tickets(scheduler: AsyncIOScheduler, app: FastAPI) -> None:
+    """Timer breaches, webhook delivery and incident tickets; each body is one coroutine."""
+    service: TicketService | None = app.state.tickets
+    if service is None:
+        return
+    config = service.settings
+    jobs: list[tuple[str, float, Callable[[], Awaitable[None]]]] = [
+        ("ticket-timers", config.timer_interval_s, service.run_timers),
+        ("ticket-webhooks", config.webhook_interval_s, service.run_webhooks),
+    ]
+    if config.incident_tickets and app.state.alerting is not None:
+        jobs.append(("ticket-incidents", config.incident_interval_s, service.run_incident_sync))
+    for job, seconds, body in jobs:
+        scheduler.add_job(
+            body,
+            "interval",
+            seconds=seconds,
+            id=job,
+            max_instances=1,
+            coalesce=True,
+            next_run_time=datetime.now(UTC),
+        )
+
+
 def _device_counts(sessions: Callable[[], Session]) -> Mapping[str, Mapping[str, int]]:
     """district → kind → devices, read at scrape time (the metrics thread, not the loop)."""
     with sessions() as session:
@@ -378,6 +453,7 @@ async def _serve(
     )
     _schedule_alerting(scheduler, app)
     _schedule_kpis(scheduler, app)
+    _schedule_tickets(scheduler, app)
 
     async def serve() -> None:
         try:

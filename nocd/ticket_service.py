@@ -25,7 +25,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy.orm import Session
 
@@ -106,8 +106,8 @@ class PreconditionFailed(Exception):
         super().__init__(f"ticket {ticket_id}: If-Match version {expected}, ticket is at {actual}")
 
 
-class TicketObserver:
-    """Metric hooks; the default does nothing (``nocd.metrics.TicketMetrics`` implements it)."""
+class TicketObserver(Protocol):
+    """Metric hooks (``nocd.metrics.TicketMetrics`` implements them)."""
 
     def breached(self, breach: Breach) -> None:
         """One timer breach was recorded."""
@@ -117,6 +117,17 @@ class TicketObserver:
 
     def delivery(self, result: str) -> None:
         """One webhook attempt: ``delivered``, ``failed`` or ``dead``."""
+
+
+class _NoObserver:
+    def breached(self, breach: Breach) -> None:
+        pass
+
+    def resolved(self, ticket: Ticket, repair_s: float) -> None:
+        pass
+
+    def delivery(self, result: str) -> None:
+        pass
 
 
 def line_id(device: str, ifindex: int) -> str:
@@ -265,7 +276,7 @@ class TicketService:
     sessions: Callable[[], Session]
     timezone: str = "Asia/Shanghai"
     templates: Mapping[str, WorkflowTemplate] = field(default_factory=load_builtin)
-    observer: TicketObserver = field(default_factory=TicketObserver)
+    observer: TicketObserver = field(default_factory=_NoObserver)
     sender: WebhookSender | None = None
     breach_listeners: list[BreachListener] = field(default_factory=list)
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))

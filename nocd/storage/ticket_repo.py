@@ -21,6 +21,7 @@ from typing import Any
 
 from pydantic import SecretStr
 from sqlalchemy import and_, case, delete, false, func, or_, select, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from alerting.dispatch import Roster, Shift, Skill, Technician, Weekday
@@ -299,12 +300,19 @@ def update_ticket(
 ) -> None:
     """Write ``ticket`` and its new ``events`` if the stored version is still
     ``previous_version``; raise :class:`StaleTicket` otherwise (compare-and-set)."""
-    result = session.execute(
-        update(TicketRow)
-        .where(TicketRow.id == ticket.id, TicketRow.version == previous_version)
-        .values(**_columns(ticket, derived))
-        .execution_options(synchronize_session=False)
-    )
+    try:
+        result = session.execute(
+            update(TicketRow)
+            .where(TicketRow.id == ticket.id, TicketRow.version == previous_version)
+            .values(**_columns(ticket, derived))
+            .execution_options(synchronize_session=False)
+        )
+    except OperationalError as exc:
+        # SQLite refuses to turn a read transaction into a write while another connection
+        # writes (SQLITE_BUSY, no waiting: it would deadlock); that is a concurrent writer.
+        if session.get_bind().dialect.name == "sqlite" and "locked" in str(exc.orig):
+            raise StaleTicket(ticket.id, previous_version) from exc
+        raise
     if result.rowcount != 1:  # type: ignore[attr-defined]
         raise StaleTicket(ticket.id, previous_version)
     for event in events:
@@ -894,7 +902,7 @@ def due_deliveries(session: Session, now: datetime, *, limit: int = 200) -> list
     )
     blocked: set[int] = set()
     out: list[DueDelivery] = []
-    for item, sub in rows.tuples():
+    for item, sub in rows:
         if item.subscription_id in blocked:
             continue
         if _aware(item.next_attempt_at) > now:
