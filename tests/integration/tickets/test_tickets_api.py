@@ -6,168 +6,23 @@ Each test runs inside an outer transaction that is rolled back afterwards (as in
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
-import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import Connection, Engine
-from sqlalchemy.orm import Session
 
 from alerting.workflow import Breach
-from nocd.app import create_app
-from nocd.config import Settings
 from nocd.storage import poll_repo, ticket_repo
-from nocd.storage.tokens import TokenRole, create_token
-from nocd.ticket_service import TicketService
-from tests.integration.test_api import INVENTORY
+from tests.integration.tickets.helpers import (
+    COMPLAINT_STEPS,
+    FAULT_STEPS,
+    INSTALLATION_STEPS,
+    auth,
+    move,
+    open_ticket,
+)
 
 pytestmark = pytest.mark.integration
-
-# Monday 2024-05-06 09:00 in Asia/Shanghai (01:00 UTC): the day shift is on.
-T0 = datetime(2024, 5, 6, 1, 0, tzinfo=UTC)
-
-FAULT_STEPS = [
-    ("acknowledged", {}),
-    ("dispatched", {"technician": "t-wang"}),
-    ("on_site", {"symptom": "modem DSL light blinking"}),
-    (
-        "resolved",
-        {"cause": "customer_side", "resolution": "modem replaced", "service_tested": True},
-    ),
-    ("signed_off", {"signed_by": "Mrs Li"}),
-    ("callback_done", {"callback_outcome": "satisfied"}),
-    ("closed", {}),
-]
-INSTALLATION_STEPS = [
-    ("acknowledged", {}),
-    ("dispatched", {"technician": "t-wang"}),
-    ("on_site", {}),
-    (
-        "resolved",
-        {
-            "speed_test_mbps": 48.0,
-            "modem_installed": True,
-            "line_in_sync": True,
-            "customer_trained": True,
-        },
-    ),
-    ("signed_off", {"signed_by": "Mr Zhao"}),
-    ("callback_done", {"callback_outcome": "satisfied"}),
-    ("closed", {}),
-]
-COMPLAINT_STEPS = [
-    ("acknowledged", {}),
-    ("resolved", {"cause": "network", "resolution": "uplink upgraded"}),
-    ("signed_off", {"signed_by": "phone"}),
-    ("callback_done", {"callback_outcome": "satisfied"}),
-    ("closed", {}),
-]
-
-
-@dataclass
-class Clock:
-    now: datetime = T0
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **kwargs: float) -> datetime:
-        self.now += timedelta(**kwargs)
-        return self.now
-
-
-@pytest.fixture
-def connection(engine: Engine) -> Iterator[Connection]:
-    with engine.connect() as conn:
-        outer = conn.begin()
-        yield conn
-        outer.rollback()
-
-
-@pytest.fixture
-def sessions(connection: Connection) -> Callable[[], Session]:
-    def factory() -> Session:
-        return Session(
-            bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
-        )
-
-    return factory
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def app(engine: Engine, sessions: Callable[[], Session], clock: Clock) -> FastAPI:
-    app = create_app(Settings(), engine=engine, session_factory=sessions)
-    app.state.tickets.clock = clock
-    return app
-
-
-@pytest.fixture
-def service(app: FastAPI) -> TicketService:
-    return app.state.tickets
-
-
-@pytest.fixture
-async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://nocd.test") as client:
-        yield client
-
-
-@pytest.fixture
-def tokens(sessions: Callable[[], Session]) -> dict[str, str]:
-    with sessions() as session:
-        made = {role.value: create_token(session, f"t-{role.value}", role) for role in TokenRole}
-        session.commit()
-    return made
-
-
-def auth(token: str, **headers: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}", **headers}
-
-
-@pytest.fixture
-async def stocked(client: httpx.AsyncClient, tokens: dict[str, str]) -> None:
-    response = await client.post(
-        "/api/v1/inventory/import",
-        content=INVENTORY,
-        headers={**auth(tokens["operator"]), "Content-Type": "application/yaml"},
-    )
-    assert response.status_code == 200, response.text
-    technician = {
-        "name": "Wang Wei",
-        "district": "xihu",
-        "skills": ["dsl_line", "cpe", "installation"],
-        "shifts": [
-            {"name": "all", "days": [0, 1, 2, 3, 4, 5, 6], "start": "00:00", "end": "00:00"}
-        ],
-    }
-    response = await client.put(
-        "/api/v1/technicians/t-wang", json=technician, headers=auth(tokens["operator"])
-    )
-    assert response.status_code == 201, response.text
-
-
-async def open_ticket(client, token, **body):
-    body = {"district": "xihu", "title": "no internet", "priority": "P3", **body}
-    response = await client.post("/api/v1/tickets", json=body, headers=auth(token))
-    assert response.status_code == 201, response.text
-    return response.json()
-
-
-async def move(client, token, ticket_id, to, fields=None, **extra):
-    return await client.post(
-        f"/api/v1/tickets/{ticket_id}/transitions",
-        json={"to": to, "fields": fields or {}, **extra},
-        headers=auth(token),
-    )
 
 
 # --- lifecycle ---
