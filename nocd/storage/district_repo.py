@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from nocd.storage import poll_repo
+from nocd.storage.ingest import SAMPLE_COLUMNS, copy_rows
 from nocd.storage.models import Device, DeviceStatus, District, DistrictEvent, DistrictStatus
 from nocd.storage.poll_repo import PollRecord, UnknownDeviceError
 
@@ -145,14 +147,27 @@ def apply_batch(
             fresh[0][0] - 1,
         )
     unknown = 0
+    ids = _device_ids(session, [r.device for _, r in fresh if isinstance(r, PollRecord)])
+    rows: list[tuple[Any, ...]] = []
     for _seq, record in fresh:
         try:
-            _apply(session, record)
+            if isinstance(record, PollRecord):
+                # Status now, samples at the end in one bulk write (COPY on PostgreSQL).
+                device_id = ids.get(record.device)
+                if device_id is None:
+                    raise UnknownDeviceError(record.device)
+                poll_repo.store_poll(session, record=replace(record, values=()))
+                rows.extend((device_id, e, m, record.at, v) for e, m, v in record.values)
+            else:
+                _apply(session, record)
         except UnknownDeviceError as exc:
             unknown += 1
             _logger.warning("district %s: device %s is not in central's inventory", district, exc)
         if isinstance(record, Snapshot):
             status.resync = False
+    if rows:
+        session.flush()
+        copy_rows(session, "samples", SAMPLE_COLUMNS, rows)
     came_back = status.state == "silent"
     if came_back:
         silent_s = now - (status.last_seen_at or status.since)
@@ -178,10 +193,16 @@ def apply_batch(
     )
 
 
-def _apply(session: Session, record: IngestRecord) -> None:
-    if isinstance(record, PollRecord):
-        poll_repo.store_poll(session, record=record)
-    elif isinstance(record, StateChange):
+def _device_ids(session: Session, names: Sequence[str]) -> dict[str, int]:
+    wanted = sorted(set(names))
+    if not wanted:
+        return {}
+    rows = session.execute(select(Device.name, Device.id).where(Device.name.in_(wanted)))
+    return {name: device_id for name, device_id in rows}
+
+
+def _apply(session: Session, record: StateChange | Snapshot) -> None:
+    if isinstance(record, StateChange):
         poll_repo.record_state(
             session, device=record.device, state=record.state, at=record.at, reason=record.reason
         )
