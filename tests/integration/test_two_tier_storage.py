@@ -7,7 +7,9 @@ and the network between them are tested in ``test_two_tier.py``.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,10 +22,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from nocd.app import create_app
-from nocd.config import DaemonSettings, Role, Settings
+from nocd.config import CentralSettings, DaemonSettings, Role, Settings
 from nocd.districts import DistrictWatch
 from nocd.inventory import import_documents, read_inventory
-from nocd.outbox import Outbox, encode_batch
+from nocd.metrics import OutboxMetrics
+from nocd.outbox import Forwarder, Outbox, encode_batch
 from nocd.storage import db, outbox_repo, poll_repo
 from nocd.storage.models import (
     Device,
@@ -464,3 +467,67 @@ async def test_silent_district_devices_become_unknown_never_down_and_come_back(
     with central_db() as session:
         states = {s.device: s.state for s in poll_repo.device_statuses(session, district="xihu")}
     assert states == {"xihu-dslam-01": "up", "xihu-dslam-02": "up"}
+
+
+# --- the forwarder against the central app ---------------------------------------------------
+
+
+async def _forward_until(forwarder: Forwarder, done: Callable[[], bool]) -> None:
+    task = asyncio.create_task(forwarder.run())
+    try:
+        deadline = time.monotonic() + 20
+        while not done():
+            assert not task.done(), task.exception()
+            assert time.monotonic() < deadline, "timed out waiting for the forwarder"
+            await asyncio.sleep(0.05)  # re-check interval, not synchronisation
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+def _backlog(outbox: Outbox) -> int:
+    with outbox.sessions() as session:
+        stats = outbox_repo.outbox_stats(session, district="xihu")
+    assert stats is not None
+    return stats.items
+
+
+def _forwarder(outbox: Outbox, central: FastAPI, token: str) -> tuple[Forwarder, OutboxMetrics]:
+    config = CentralSettings(
+        url="http://central.test", token=token, batch_items=3, flush_interval_s=0.05,
+        retry_max_s=0.1, heartbeat_s=60,
+    )
+    metrics = OutboxMetrics(CollectorRegistry())
+    return Forwarder(outbox, config, metrics, transport=httpx.ASGITransport(app=central)), metrics
+
+
+async def test_forwarder_drains_the_outbox_in_order_and_deletes_only_what_was_acknowledged(
+    outbox: Outbox, central: FastAPI, tokens: dict[str, str], central_db
+) -> None:
+    now = int(time.time())  # within the retention limit: older items would be dropped
+    for at in range(now, now + 10):
+        _write(outbox, lambda s, at=at: outbox.store_poll(s, record=_poll("xihu-dslam-01", at)))
+    forwarder, metrics = _forwarder(outbox, central, tokens["xihu"])
+    await _forward_until(forwarder, lambda: _backlog(outbox) == 0)
+    assert [row[3] for row in _central_rows(central_db)][::2] == list(range(now, now + 10))
+    assert metrics.sent._value.get() == 10
+    with central_db() as session:
+        assert session.scalar(select(DistrictStatus.last_seq)) == 10
+
+
+async def test_forwarder_with_a_refused_token_keeps_the_data_and_says_so_once(
+    outbox: Outbox,
+    central: FastAPI,
+    tokens: dict[str, str],
+    central_db,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    at = int(time.time())
+    _write(outbox, lambda s: outbox.store_poll(s, record=_poll("xihu-dslam-01", at)))
+    forwarder, metrics = _forwarder(outbox, central, tokens["binjiang"])
+    refused = metrics.failures.labels("refused")
+    await _forward_until(forwarder, lambda: refused._value.get() >= 3)
+    assert _backlog(outbox) == 1 and _central_rows(central_db) == []
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert len(errors) == 1 and "HTTP 403" in errors[0], errors
+    assert tokens["binjiang"] not in caplog.text
