@@ -30,11 +30,15 @@ import numpy as np
 import numpy.typing as npt
 
 __all__ = [
+    "SKYLINE_TESTS",
     "AnomalyEvent",
     "AnomalyKind",
     "DetectorConfig",
     "OnlineDetector",
+    "SkylineConfig",
+    "SkylineDetector",
     "score_series",
+    "skyline_score_series",
 ]
 
 FloatArray = npt.NDArray[np.float64]
@@ -209,6 +213,196 @@ def score_series(
         e = None if exp is None or math.isnan(exp[i]) else float(exp[i])
         s = None if sc is None or math.isnan(sc[i]) else float(sc[i])
         scores[i], ev = det.update(float(x[i]), e, s)
+        if ev is not None:
+            events.append(ev)
+    return scores, events
+
+
+# --- Skyline ensemble ------------------------------------------------------------------------
+#
+# The ensemble of Etsy Skyline as run by earthgecko Skyline on NAB (numenta/NAB
+# ``nab/detectors/earthgecko_skyline``, published standard score 58.2): seven simple tests,
+# each judging the newest sample against a trailing window; the score is the fraction of
+# tests that fire. Differences from that reference, all for bounded cost per link: the
+# window is a trailing ``window`` samples instead of the whole history, the EWMA test runs
+# on an incremental exponentially weighted mean/variance (the same weights as pandas
+# ``ewm(com=50, adjust=True)``), and time is counted in samples (``day``, ``hour``).
+
+SKYLINE_TESTS = (
+    "histogram_bins",
+    "first_hour_average",
+    "stddev_from_average",
+    "mean_subtraction_cumulation",
+    "median_absolute_deviation",
+    "stddev_from_moving_average",
+    "least_squares",
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SkylineConfig:
+    """Skyline ensemble parameters, in samples (defaults: 5-minute data).
+
+    The constants are Skyline's own (3 sigma, MAD 6, 15 histogram bins with ≤ 20 members,
+    EWMA com 50, tail of 3, consensus 5 of 7, expiration 12 h); only the window length is
+    nocd's: one week, the longest cycle of access-network traffic.
+    """
+
+    window: int = 2016  # trailing samples judged against (one week of 5-minute samples)
+    day: int = 288  # samples per day (first_hour_average looks ≥ day − hour back)
+    hour: int = 12  # samples per hour
+    min_history: int = 12  # samples before any score other than 0
+    sigma: float = 3.0
+    mad_limit: float = 6.0
+    bins: int = 15
+    bin_members: int = 20
+    ewma_com: float = 50.0
+    tail: int = 3
+    consensus: int = 5  # tests that must fire for an alert (score ≥ 5/7)
+    refractory: int = 144  # samples with score 0 and no alert after one (12 h)
+
+
+@dataclass(slots=True)
+class SkylineDetector:
+    """Streaming Skyline ensemble for one series; feed samples with :meth:`update`.
+
+    Memory is ``window`` floats; each update is O(``window``) numpy work (two medians, a
+    histogram, a least-squares fit), about 0.1 ms.
+    """
+
+    config: SkylineConfig = field(default_factory=SkylineConfig)
+    _values: FloatArray = field(init=False)
+    _stamps: FloatArray = field(init=False)
+    _count: int = field(init=False, default=0)  # samples held (≤ window)
+    _index: int = field(init=False, default=-1)  # index of the latest sample fed
+    _n: int = field(init=False, default=0)  # non-NaN samples seen
+    _ew_w: float = field(init=False, default=0.0)
+    _ew_w2: float = field(init=False, default=0.0)
+    _ew_mean: float = field(init=False, default=0.0)
+    _ew_m2: float = field(init=False, default=0.0)
+    _quiet_until: int = field(init=False, default=-1)
+    last_fired: tuple[str, ...] = field(init=False, default=())
+
+    def __post_init__(self) -> None:
+        w = self.config.window
+        if w < max(self.config.tail, 3):
+            raise ValueError("window too short")
+        self._values = np.zeros(w)
+        self._stamps = np.zeros(w)
+
+    def update(self, value: float) -> tuple[float, AnomalyEvent | None]:
+        """Score one sample: (fraction of tests that fire, alert event or None).
+
+        NaN samples score 0 and leave the state unchanged. During the refractory period
+        after an alert the score is 0 (Skyline's expiration), but the sample still enters
+        the window and the EWMA.
+        """
+        self._index += 1
+        c = self.config
+        if math.isnan(value):
+            return 0.0, None
+        slot = self._n % c.window
+        self._values[slot] = value
+        self._stamps[slot] = float(self._index)
+        self._n += 1
+        self._count = min(self._count + 1, c.window)
+        ew_mean, ew_std = self._ewma(value)
+        self.last_fired = ()
+        if self._count < c.min_history or self._index <= self._quiet_until:
+            return 0.0, None
+        fired = self._tests(value, ew_mean, ew_std)
+        self.last_fired = fired
+        score = len(fired) / len(SKYLINE_TESTS)
+        if len(fired) < c.consensus:
+            return score, None
+        self._quiet_until = self._index + c.refractory
+        y = self._values[: self._count]
+        center = float(np.median(y))
+        spread = 1.4826 * float(np.median(np.abs(y - center))) or float(np.std(y)) or 1.0
+        deviation = (self._tail() - center) / spread
+        kind = AnomalyKind.SPIKE if deviation > 0 else AnomalyKind.DROP
+        return score, AnomalyEvent(index=self._index, kind=kind, score=score, deviation=deviation)
+
+    def _ewma(self, value: float) -> tuple[float, float]:
+        """Exponentially weighted mean and unbiased std (pandas ewm(com, adjust=True))."""
+        decay = 1.0 - 1.0 / (1.0 + self.config.ewma_com)
+        self._ew_w = decay * self._ew_w + 1.0
+        self._ew_w2 = decay * decay * self._ew_w2 + 1.0
+        delta = value - self._ew_mean
+        self._ew_mean += delta / self._ew_w
+        self._ew_m2 = decay * self._ew_m2 + delta * (value - self._ew_mean)
+        denom = self._ew_w * self._ew_w - self._ew_w2
+        if denom <= 0:
+            return self._ew_mean, float("nan")
+        var = max(self._ew_m2, 0.0) * self._ew_w / denom
+        return self._ew_mean, math.sqrt(var)
+
+    def _tail(self) -> float:
+        t = min(self.config.tail, self._count)
+        slots = [(self._n - 1 - k) % self.config.window for k in range(t)]
+        return float(np.mean(self._values[slots]))
+
+    def _tests(self, value: float, ew_mean: float, ew_std: float) -> tuple[str, ...]:
+        c = self.config
+        y = self._values[: self._count]
+        ts = self._stamps[: self._count]
+        tail = self._tail()
+        n = len(y)
+        fired: list[str] = []
+        mean = float(np.mean(y))
+        std = float(np.std(y, ddof=1))
+        # histogram_bins: the tail average falls in a bin of ≤ bin_members samples.
+        counts, edges = np.histogram(y, bins=c.bins)
+        for i, members in enumerate(counts):
+            if members > c.bin_members:
+                continue
+            if (i == 0 and tail <= edges[0]) or (i > 0 and edges[i] <= tail < edges[i + 1]):
+                fired.append("histogram_bins")
+                break
+        # first_hour_average: tail against the samples older than a day minus an hour.
+        old = y[ts < self._index - (c.day - c.hour)]
+        if len(old) > 1 and abs(tail - float(old.mean())) > c.sigma * float(old.std(ddof=1)):
+            fired.append("first_hour_average")
+        # stddev_from_average: tail against the whole window.
+        if abs(tail - mean) > c.sigma * std:
+            fired.append("stddev_from_average")
+        # mean_subtraction_cumulation: the newest sample against all the others.
+        rest_mean = (mean * n - value) / (n - 1)
+        rest = y[ts != self._index]
+        if len(rest) > 1 and abs(value - rest_mean) > c.sigma * float(rest.std(ddof=1)):
+            fired.append("mean_subtraction_cumulation")
+        # median_absolute_deviation: newest sample's deviation > mad_limit × MAD.
+        med = float(np.median(y))
+        mad = float(np.median(np.abs(y - med)))
+        if mad > 0 and abs(value - med) / mad > c.mad_limit:
+            fired.append("median_absolute_deviation")
+        # stddev_from_moving_average: newest sample against the EWMA (com 50).
+        if ew_std == ew_std and abs(value - ew_mean) > c.sigma * ew_std:
+            fired.append("stddev_from_moving_average")
+        # least_squares: mean of the last three residuals of a line fitted to the window.
+        tc = ts - float(ts.mean())
+        sxx = float(tc @ tc)
+        if n >= 3 and sxx > 0:
+            slope = float(tc @ (y - mean)) / sxx
+            resid = y - mean - slope * tc
+            res_std = float(np.std(resid))
+            last3 = [(self._n - 1 - k) % c.window for k in range(3)]
+            t3 = float(np.mean(resid[last3]))
+            if abs(t3) > c.sigma * res_std and round(res_std) != 0 and round(t3) != 0:
+                fired.append("least_squares")
+        return tuple(fired)
+
+
+def skyline_score_series(
+    values: npt.ArrayLike, config: SkylineConfig | None = None
+) -> tuple[FloatArray, list[AnomalyEvent]]:
+    """Run a fresh :class:`SkylineDetector` over a whole series (strictly causal)."""
+    x = np.asarray(values, dtype=np.float64)
+    det = SkylineDetector(config or SkylineConfig())
+    scores = np.zeros(len(x))
+    events: list[AnomalyEvent] = []
+    for i in range(len(x)):
+        scores[i], ev = det.update(float(x[i]))
         if ev is not None:
             events.append(ev)
     return scores, events
