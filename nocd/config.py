@@ -19,6 +19,7 @@ from pydantic_settings import (
 from nocd.alerting_config import AlertingSettings
 from nocd.errors import ConfigError, Problem
 from nocd.kpi_config import KpiSettings, SlaSettings
+from nocd.report_config import ReportSettings
 from nocd.ticket_config import TicketSettings
 
 __all__ = [
@@ -168,6 +169,7 @@ class Settings(BaseSettings):
     kpi: KpiSettings = KpiSettings()
     sla: SlaSettings = SlaSettings()
     tickets: TicketSettings = TicketSettings()
+    report: ReportSettings = ReportSettings()
 
     @classmethod
     def settings_customise_sources(

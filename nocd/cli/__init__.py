@@ -14,6 +14,7 @@ from nocd.cli import demo as demo_cli
 from nocd.cli import inventory as inventory_cli
 from nocd.cli import lab as lab_cli
 from nocd.cli import poll as poll_cli
+from nocd.cli import report as report_cli
 from nocd.cli.common import EXIT_BAD_INPUT, err, out
 from nocd.config import load_settings
 from nocd.errors import ConfigError
@@ -53,6 +54,7 @@ def version() -> None:
 app.add_typer(db_cli.app)
 app.add_typer(inventory_cli.app)
 app.add_typer(lab_cli.app)
+app.add_typer(report_cli.app)
 daemon_cli.register(app)
 poll_cli.register(app)
 demo_cli.register(app)

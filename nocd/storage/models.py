@@ -14,6 +14,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -745,3 +746,66 @@ class WebhookDeliveryRow(Base):
     status_code: Mapped[int | None] = mapped_column(Integer)
     error: Mapped[str | None] = mapped_column(Text)
     duration_ms: Mapped[float] = mapped_column(Float)
+
+
+# --- SLA reports (issue 9) -------------------------------------------------------------------
+
+REPORT_PERIODS = ("day", "month")
+REPORT_FORMATS = ("html", "csv", "json")
+
+
+class ReportRow(Base):
+    """One rendered SLA report file; a run replaces every format of its (date, period, lang)."""
+
+    __tablename__ = "reports"
+    __table_args__ = (
+        CheckConstraint(_one_of("period", REPORT_PERIODS), name="period"),
+        CheckConstraint(_one_of("format", REPORT_FORMATS), name="format"),
+        UniqueConstraint("date", "period", "lang", "format"),
+        Index(None, "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    date: Mapped[str] = mapped_column(String(10))  # the report day, YYYY-MM-DD (report zone)
+    period: Mapped[str] = mapped_column(String(8))
+    lang: Mapped[str] = mapped_column(String(8))
+    format: Mapped[str] = mapped_column(String(8))
+    media_type: Mapped[str] = mapped_column(String(64))
+    filename: Mapped[str] = mapped_column(String(200))
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+    size: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+# --- traffic model (issue 8) -------------------------------------------------------------
+
+TRAFFIC_ANOMALY_KINDS = ("spike", "drop", "degradation")
+
+
+class TrafficAnomalyRow(Base):
+    """One on-line anomaly event on an uplink, the alert it raised and its lead time.
+
+    ``lead_time_s`` is filled once a rule alert on the same device starts after the
+    detection (within ``[traffic] lead_window_s``): how much earlier the anomaly warned.
+    """
+
+    __tablename__ = "traffic_anomalies"
+    __table_args__ = (
+        CheckConstraint(_one_of("kind", TRAFFIC_ANOMALY_KINDS), name="kind"),
+        Index(None, "link", "detected_at"),
+        Index(None, "detected_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    fingerprint: Mapped[str] = mapped_column(String(64), unique=True)  # of the inbox alert
+    link: Mapped[str] = mapped_column(String(300))  # "<device>/if:<ifIndex>"
+    device: Mapped[str] = mapped_column(String(200))
+    district: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))
+    score: Mapped[float] = mapped_column(Float)
+    deviation: Mapped[float] = mapped_column(Float)  # signed robust z of the trigger
+    sample_ts: Mapped[int] = mapped_column(BigInteger)  # bucket of the triggering sample
+    detected_at: Mapped[int] = mapped_column(BigInteger)  # epoch s of the pass that saw it
+    resolved_at: Mapped[int | None] = mapped_column(BigInteger)
+    lead_time_s: Mapped[int | None] = mapped_column(BigInteger)
+    lead_alert_key: Mapped[str | None] = mapped_column(String(400))
