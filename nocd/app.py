@@ -36,7 +36,6 @@ from nocd.api import maintenance as maintenance_api
 from nocd.api import metrics as metrics_api
 from nocd.api import reports as reports_api
 from nocd.api import tickets as tickets_api
-from nocd.api import traffic as traffic_api
 from nocd.api import webhooks as webhooks_api
 from nocd.api.errors import install_error_handlers
 from nocd.collection import Collection
@@ -56,15 +55,12 @@ from nocd.metrics import (
     TicketCollector,
     TicketMetrics,
     TicketSnapshot,
-    TrafficCollector,
-    TrafficSnapshot,
     build_registry,
 )
 from nocd.outbox import Forwarder, Outbox, limits_of
 from nocd.report.service import ReportService
 from nocd.storage import db, district_repo, inventory_repo, outbox_repo, ticket_repo
 from nocd.ticket_service import TicketService
-from nocd.traffic_service import TrafficService
 
 __all__ = [
     "READINESS_INTERVAL_S",
@@ -138,7 +134,6 @@ def create_app(
     _two_tiers(app, settings, sessions)
     _kpis(app, settings, sessions)
     _tickets(app, settings, sessions)
-    _traffic(app, settings, sessions)
     _reports(app, settings, sessions)
     return app
 
@@ -563,7 +558,6 @@ async def _serve(
     _schedule_alerting(scheduler, app)
     _schedule_kpis(scheduler, app)
     _schedule_tickets(scheduler, app)
-    _schedule_traffic(scheduler, app)
     _schedule_reports(scheduler, app)
 
     async def serve() -> None:
