@@ -398,68 +398,6 @@ def _schedule_reports(scheduler: AsyncIOScheduler, app: FastAPI) -> None:
     )
 
 
-def _traffic(app: FastAPI, settings: Settings, sessions: Callable[[], Session]) -> None:
-    """Forecast/capacity/flow routes, the traffic service (central and all) and its gauges.
-
-    Its alerts go through the alerting inbox; capacity tickets through the ticket service.
-    """
-    app.include_router(traffic_api.router)
-    app.state.traffic = None
-    if not settings.traffic.enabled or settings.daemon.role is Role.DISTRICT:
-        return
-    service = TrafficService(
-        settings=settings, sessions=sessions, tickets=getattr(app.state, "tickets", None)
-    )
-
-    def snapshot() -> TrafficSnapshot:
-        results = service.latest
-        return TrafficSnapshot(
-            forecasts=tuple(
-                (f.district, f.device or "", f.link or "", f.horizon, f.peak_bps)
-                for f in results.forecasts
-                if f.scope == "link"
-            ),
-            capacity=tuple(
-                (c.district, c.device, c.link, c.days)
-                for c in results.capacity
-                if c.days is not None
-            ),
-            computed_at=results.computed_at,
-        )
-
-    app.state.registry.register(TrafficCollector(snapshot))
-    app.state.traffic = service
-
-
-def _schedule_traffic(scheduler: AsyncIOScheduler, app: FastAPI) -> None:
-    """The daily refit and the 5-minute anomaly pass; each body is one coroutine."""
-    service: TrafficService | None = app.state.traffic
-    if service is None:
-        return
-    config = app.state.settings.traffic
-
-    async def refit() -> None:
-        await service.refit_once(int(time.time()))
-
-    async def anomalies() -> None:
-        await service.anomaly_once(int(time.time()))
-
-    start = datetime.now(UTC)
-    for job, body, seconds, first in (
-        ("traffic-refit", refit, config.refit_interval_s, config.refit_delay_s),
-        ("traffic-anomaly", anomalies, config.anomaly_interval_s, config.refit_delay_s + 30),
-    ):
-        scheduler.add_job(
-            body,
-            "interval",
-            seconds=seconds,
-            id=job,
-            max_instances=1,
-            coalesce=True,
-            next_run_time=start + timedelta(seconds=first),
-        )
-
-
 def _device_counts(sessions: Callable[[], Session]) -> Mapping[str, Mapping[str, int]]:
     """district → kind → devices, read at scrape time (the metrics thread, not the loop)."""
     with sessions() as session:
