@@ -69,7 +69,7 @@ TicketWrite = Annotated[
     TokenRecord, Depends(require_role(TokenRole.OPERATOR, TokenRole.INTEGRATION))
 ]
 Limit = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="items per page")]
-Offset = Annotated[int, Query(ge=0, description="items to skip")]
+Offset = Annotated[int, Query(ge=0, le=2**31 - 1, description="items to skip")]
 IfMatch = Annotated[
     str | None,
     Header(
@@ -294,8 +294,8 @@ class TicketIn(_In):
     district: str = Field(min_length=1, max_length=64)
     title: str = Field(default="", max_length=400)
     priority: Priority | None = None
-    customers_by_sla: dict[str, int] = Field(
-        default_factory=dict, description="for triage: affected customers per SLA class"
+    customers_by_sla: dict[Annotated[str, Field(max_length=32)], Annotated[int, Field(ge=0)]] = (
+        Field(default_factory=dict, description="for triage: affected customers per SLA class")
     )
     effect: ServiceEffect = ServiceEffect.DOWN
     time_critical: bool = False

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response, status
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, SecretStr
 
 from nocd.api.deps import SessionDep, require_role
@@ -26,6 +26,8 @@ router = APIRouter(prefix="/api/v1", tags=["webhooks"])
 WebhookAccess = Annotated[
     TokenRecord, Depends(require_role(TokenRole.OPERATOR, TokenRole.INTEGRATION))
 ]
+MAX_OFFSET = 2**31 - 1
+SubscriptionId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 EventType = Literal[
     "ticket.created", "ticket.updated", "ticket.transitioned", "ticket.breached", "ticket.closed"
 ]
@@ -139,7 +141,7 @@ def list_webhooks(
     session: SessionDep,
     _token: WebhookAccess,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> PageOut[SubscriptionOut]:
     page = ticket_repo.list_subscriptions(session, limit=limit, offset=offset)
     return PageOut[SubscriptionOut](
@@ -182,7 +184,7 @@ def create_webhook(
     responses=_NOT_FOUND,
 )
 def get_webhook(
-    session: SessionDep, _token: WebhookAccess, subscription_id: int
+    session: SessionDep, _token: WebhookAccess, subscription_id: SubscriptionId
 ) -> SubscriptionOut:
     record = ticket_repo.get_subscription(session, subscription_id)
     if record is None:
@@ -197,7 +199,10 @@ def get_webhook(
     responses={**_NOT_FOUND, 409: {"model": ErrorOut, "description": "the name is taken"}},
 )
 def update_webhook(
-    session: SessionDep, _token: WebhookAccess, subscription_id: int, body: SubscriptionPatch
+    session: SessionDep,
+    _token: WebhookAccess,
+    subscription_id: SubscriptionId,
+    body: SubscriptionPatch,
 ) -> SubscriptionOut:
     current = ticket_repo.get_subscription(session, subscription_id)
     if current is None:
@@ -223,7 +228,9 @@ def update_webhook(
     summary="Delete a subscription (its pending deliveries and log go with it)",
     responses=_NOT_FOUND,
 )
-def delete_webhook(session: SessionDep, _token: WebhookAccess, subscription_id: int) -> Response:
+def delete_webhook(
+    session: SessionDep, _token: WebhookAccess, subscription_id: SubscriptionId
+) -> Response:
     if not ticket_repo.delete_subscription(session, subscription_id):
         raise _missing(subscription_id)
     session.commit()
@@ -239,9 +246,9 @@ def delete_webhook(session: SessionDep, _token: WebhookAccess, subscription_id: 
 def list_deliveries(
     session: SessionDep,
     _token: WebhookAccess,
-    subscription_id: int,
+    subscription_id: SubscriptionId,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> PageOut[DeliveryOut]:
     if ticket_repo.get_subscription(session, subscription_id) is None:
         raise _missing(subscription_id)
