@@ -260,6 +260,7 @@ class SkylineConfig:
     tail: int = 3
     consensus: int = 5  # tests that must fire for an alert (score ≥ 5/7)
     refractory: int = 144  # samples with score 0 and no alert after one (12 h)
+    rearm: int = 12  # event layer: samples below consensus before a new event (1 h)
 
 
 @dataclass(slots=True)
@@ -281,6 +282,8 @@ class SkylineDetector:
     _ew_mean: float = field(init=False, default=0.0)
     _ew_m2: float = field(init=False, default=0.0)
     _quiet_until: int = field(init=False, default=-1)
+    _calm: int = field(init=False, default=0)  # consecutive samples below consensus
+    _armed: bool = field(init=False, default=True)
     last_fired: tuple[str, ...] = field(init=False, default=())
 
     def __post_init__(self) -> None:
@@ -295,7 +298,9 @@ class SkylineDetector:
 
         NaN samples score 0 and leave the state unchanged. During the refractory period
         after an alert the score is 0 (Skyline's expiration), but the sample still enters
-        the window and the EWMA.
+        the window and the EWMA. Event layer (does not change the score): after an event,
+        the next one needs ``rearm`` consecutive samples below consensus first, so a lasting
+        new level is one event, not one every expiration period.
         """
         self._index += 1
         c = self.config
@@ -308,14 +313,25 @@ class SkylineDetector:
         self._count = min(self._count + 1, c.window)
         ew_mean, ew_std = self._ewma(value)
         self.last_fired = ()
-        if self._count < c.min_history or self._index <= self._quiet_until:
+        if self._count < c.min_history:
             return 0.0, None
         fired = self._tests(value, ew_mean, ew_std)
         self.last_fired = fired
+        if len(fired) < c.consensus:
+            self._calm += 1
+            if self._calm >= c.rearm:
+                self._armed = True
+        else:
+            self._calm = 0
+        if self._index <= self._quiet_until:
+            return 0.0, None
         score = len(fired) / len(SKYLINE_TESTS)
         if len(fired) < c.consensus:
             return score, None
         self._quiet_until = self._index + c.refractory
+        if not self._armed:
+            return score, None
+        self._armed = False
         y = self._values[: self._count]
         center = float(np.median(y))
         spread = 1.4826 * float(np.median(np.abs(y - center))) or float(np.std(y)) or 1.0

@@ -24,6 +24,7 @@ __all__ = [
     "daily_busy_hours",
     "direction_split",
     "growth_trend",
+    "robust_growth_trend",
     "top_loaded_links",
     "traffic_matrix",
 ]
@@ -31,6 +32,7 @@ __all__ = [
 FloatArray = npt.NDArray[np.float64]
 
 MIN_HISTORY_DAYS = 28  # no exhaustion date is issued on less history than this
+TREND_WINDOW_DAYS = 91  # trailing window of the capacity trend: one quarter (13 weeks)
 _Z90 = 1.6449  # two-sided 90 % normal quantile for the confidence range
 
 
@@ -92,6 +94,8 @@ class GrowthTrend:
     peak_level: float  # fitted busy-hour p95 on the busiest weekday at the last day
     level_se: float  # standard error of log(peak_level)
     days: int  # days of history used
+    growth_low: float | None = None  # lower end of the growth's 90 % range (log per day)
+    growth_high: float | None = None  # upper end
 
     @property
     def growth_per_year(self) -> float:
@@ -143,6 +147,96 @@ def growth_trend(daily_p95: npt.ArrayLike, period: int = 7) -> GrowthTrend:
     )
 
 
+def robust_growth_trend(
+    daily_p95: npt.ArrayLike,
+    period: int = 7,
+    window_days: int = TREND_WINDOW_DAYS,
+    confidence: float = 0.90,
+) -> GrowthTrend:
+    """Seasonal Theil–Sen growth of log(busy-hour p95) and the level of its weekly peaks.
+
+    Over the last ``window_days`` days (NaN = missing day):
+
+    * growth = median of the slopes (log y_j − log y_i) / (j − i) over all pairs of days on
+      the same weekday (j − i a multiple of ``period``): Hirsch, Slack & Smith's seasonal
+      Kendall slope (1982). It needs no day-of-week model, and up to ~29 % of odd days
+      (holidays, outages) cannot move it;
+    * its ``confidence`` range: the order statistics (N ∓ z √Var S) / 2 of the sorted slopes,
+      Var S = Σ n_w (n_w − 1)(2 n_w + 5) / 18 over weekdays w (Gilbert 1987, ch. 17);
+    * level = median over whole weeks (blocks of ``period`` days ending at the last day) of
+      the week's peak of log p95 moved to the last day along the growth: the "weekly peak"
+      that capacity planning compares with link speed. Its standard error is that of a
+      median, 1.2533 × 1.4826 MAD / √weeks.
+    """
+    y = np.asarray(daily_p95, dtype=np.float64)[-window_days:]
+    n = len(y)
+    logy = np.where(np.isfinite(y) & (y > 0), np.log(np.where(y > 0, y, 1.0)), np.nan)
+    slopes: list[float] = []
+    var_s = 0.0
+    for w in range(period):
+        idx = np.arange(n - 1 - w, -1, -period)[::-1]
+        idx = idx[np.isfinite(logy[idx])]
+        k = len(idx)
+        if k < 2:
+            continue
+        var_s += k * (k - 1) * (2 * k + 5) / 18.0
+        i, j = np.triu_indices(k, 1)
+        slopes.extend(((logy[idx[j]] - logy[idx[i]]) / (idx[j] - idx[i])).tolist())
+    if len(slopes) < 2 * period:
+        raise ValueError("too few days for a growth trend")
+    ordered = np.sort(np.asarray(slopes))
+    g = float(np.median(ordered))
+    z = _normal_quantile(0.5 + confidence / 2.0)
+    half = z * float(np.sqrt(var_s))
+    lo_rank = int(np.floor((len(ordered) - half) / 2.0))
+    hi_rank = int(np.ceil((len(ordered) + half) / 2.0))
+    g_low = float(ordered[max(lo_rank, 0)]) if lo_rank >= 0 else float(ordered[0])
+    g_high = float(ordered[min(hi_rank, len(ordered) - 1)])
+    moved = logy + g * (n - 1 - np.arange(n))
+    peaks = []
+    for end in range(n, period - 1, -period):
+        block = moved[end - period : end]
+        if np.isfinite(block).sum() * 2 > period:
+            peaks.append(float(np.nanmax(block)))
+    if not peaks:
+        raise ValueError("too few days for a growth trend")
+    level = float(np.median(peaks))
+    mad = float(np.median(np.abs(np.asarray(peaks) - level)))
+    level_se = 1.2533 * 1.4826 * mad / float(np.sqrt(len(peaks)))
+    return GrowthTrend(
+        growth_per_day=g,
+        growth_se=(g_high - g_low) / (2.0 * z) if z > 0 else 0.0,
+        peak_level=float(np.exp(level)),
+        level_se=level_se,
+        days=n,
+        growth_low=g_low,
+        growth_high=g_high,
+    )
+
+
+def _normal_quantile(p: float) -> float:
+    """Inverse standard normal CDF (Acklam's rational approximation, |error| < 1.2e-9)."""
+    a = (-39.69683028665376, 220.9460984245205, -275.9285104469687,
+         138.3577518672690, -30.66479806614716, 2.506628277459239)
+    b = (-54.47609879822406, 161.5858368580409, -155.6989798598866,
+         66.80131188771972, -13.28068155288572)
+    c = (-0.007784894002430293, -0.3223964580411365, -2.400758277161838,
+         -2.549732539343734, 4.374664141464968, 2.938163982698783)
+    d = (0.007784695709041462, 0.3224671290700398, 2.445134137142996, 3.754408661907416)
+    if not 0.0 < p < 1.0:
+        raise ValueError("p must be in (0, 1)")
+    if p < 0.02425:
+        q = float(np.sqrt(-2.0 * np.log(p)))
+        num = ((((c[0] * q + c[1]) * q + c[2]) * q + c[3]) * q + c[4]) * q + c[5]
+        return num / ((((d[0] * q + d[1]) * q + d[2]) * q + d[3]) * q + 1.0)
+    if p > 1.0 - 0.02425:
+        return -_normal_quantile(1.0 - p)
+    q = p - 0.5
+    r = q * q
+    num = (((((a[0] * r + a[1]) * r + a[2]) * r + a[3]) * r + a[4]) * r + a[5]) * q
+    return num / (((((b[0] * r + b[1]) * r + b[2]) * r + b[3]) * r + b[4]) * r + 1.0)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CapacityForecast:
     """When the busy-hour p95 crosses ``threshold`` × link speed, in days after the last day.
@@ -164,11 +258,15 @@ def capacity_exhaustion(
     threshold: float = 0.8,
     min_history_days: int = MIN_HISTORY_DAYS,
     max_days: float = 3650.0,
+    window_days: int = TREND_WINDOW_DAYS,
 ) -> CapacityForecast:
-    """Days until the busy-hour p95 trend crosses ``threshold`` × ``link_speed`` (same unit).
+    """Days until the weekly busy-hour peak crosses ``threshold`` × ``link_speed`` (same unit).
 
     ``daily_p95`` holds one value per day, oldest first (see :func:`daily_busy_hours`).
-    Less than ``min_history_days`` days of history gives no date, only a reason.
+    Less than ``min_history_days`` days of history gives no date, only a reason. The trend
+    is :func:`robust_growth_trend` over the last ``window_days`` days; a date is issued only
+    when the lower end of the growth's 90 % range is above zero. The range of the date
+    combines the growth range with the level's 90 % range.
     """
     y = np.asarray(daily_p95, dtype=np.float64)
     valid = y[np.isfinite(y)]
@@ -182,7 +280,7 @@ def capacity_exhaustion(
             growth_per_year=None,
             reason=f"only {len(y)} days of history; need {min_history_days}",
         )
-    trend = growth_trend(y)
+    trend = robust_growth_trend(y, window_days=window_days)
     limit = threshold * link_speed
     utilisation = trend.peak_level / link_speed
     gap = float(np.log(limit / trend.peak_level))  # log distance to the limit
@@ -195,8 +293,10 @@ def capacity_exhaustion(
             growth_per_year=trend.growth_per_year,
             reason="already above the threshold",
         )
-    g, se = trend.growth_per_day, trend.growth_se
-    if g <= 0 or g < _Z90 * se:
+    g = trend.growth_per_day
+    g_lo = trend.growth_low if trend.growth_low is not None else g - _Z90 * trend.growth_se
+    g_hi = trend.growth_high if trend.growth_high is not None else g + _Z90 * trend.growth_se
+    if g <= 0 or g_lo <= 0:
         return CapacityForecast(
             days=None,
             days_low=None,
@@ -206,12 +306,9 @@ def capacity_exhaustion(
             reason="no significant growth",
         )
     days = gap / g
-    # Range: fastest growth with the highest level, slowest growth with the lowest level.
-    g_hi = g + _Z90 * se
-    g_lo = g - _Z90 * se
     lvl = _Z90 * trend.level_se
     days_low = max(0.0, (gap - lvl) / g_hi)
-    days_high = (gap + lvl) / g_lo if g_lo > 0 else None
+    days_high = (gap + lvl) / g_lo
     if days > max_days:
         return CapacityForecast(
             days=None,
@@ -224,7 +321,7 @@ def capacity_exhaustion(
     return CapacityForecast(
         days=float(days),
         days_low=float(days_low),
-        days_high=None if days_high is None else float(min(days_high, max_days)),
+        days_high=float(min(days_high, max_days)),
         utilisation=utilisation,
         growth_per_year=trend.growth_per_year,
     )

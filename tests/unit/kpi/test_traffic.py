@@ -6,7 +6,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kpi.anomaly import AnomalyKind, DetectorConfig, OnlineDetector, score_series
+from kpi.anomaly import (
+    AnomalyKind,
+    DetectorConfig,
+    OnlineDetector,
+    SkylineConfig,
+    score_series,
+    skyline_score_series,
+)
 from kpi.forecast import ForecastConfig, estimate_period, estimate_periods, fit_forecaster
 from kpi.traffic import (
     busy_hour,
@@ -14,6 +21,7 @@ from kpi.traffic import (
     daily_busy_hours,
     direction_split,
     growth_trend,
+    robust_growth_trend,
     top_loaded_links,
     traffic_matrix,
 )
@@ -133,6 +141,35 @@ def test_exhaustion_date_of_a_clean_exponential_trend():
     assert growth_trend(p95).growth_per_day == pytest.approx(np.log(1.01), rel=1e-6)
 
 
+def test_synthetic_growth_crossing_date_within_three_days():
+    """Weekly pattern (weekend −40 %) × 1 % noise × (1 + 100 %/year)^(d/365), 8 weeks.
+
+    The weekly peak (weekdays, level 50) moves to the last day d = 55 at 50 × 2^(55/365);
+    80 % of a speed S is reached when 50 × 2^(d/365) = 0.8 S. With S = 50 × 2^(69/365) / 0.8
+    the crossing is day 69, i.e. 14 days after the last day.
+    """
+    rng = np.random.default_rng(5)
+    d = np.arange(56)
+    weekly = np.where(d % 7 >= 5, 0.6, 1.0)
+    p95 = 50.0 * weekly * 2.0 ** (d / 365.0) * (1.0 + rng.normal(0.0, 0.003, len(d)))
+    speed = 50.0 * 2.0 ** (69 / 365.0) / 0.8
+    fc = capacity_exhaustion(p95, link_speed=speed)
+    assert fc.days is not None
+    assert abs(fc.days - 14.0) <= 3.0
+    assert fc.days_low is not None and fc.days_high is not None
+    assert fc.days_low <= fc.days <= fc.days_high
+    assert robust_growth_trend(p95).growth_per_year == pytest.approx(1.0, abs=0.25)
+
+
+def test_holiday_weeks_do_not_bend_the_robust_trend():
+    """Two holiday weeks at half traffic in ten flat weeks: no growth, no date."""
+    p95 = np.full(70, 60.0) * np.where(np.arange(70) % 7 >= 5, 0.6, 1.0)
+    p95[35:49] *= 0.5
+    fc = capacity_exhaustion(p95, link_speed=100.0)
+    assert fc.days is None
+    assert fc.reason == "no significant growth"
+
+
 def test_flat_series_reports_no_growth():
     rng = np.random.default_rng(3)
     fc = capacity_exhaustion(50.0 + rng.normal(0, 1, 60), link_speed=100.0)
@@ -183,6 +220,32 @@ def test_step_drop_raises_one_alert_soon_after_and_not_before():
     assert event.kind is AnomalyKind.DROP
     assert np.all((scores >= 0.0) & (scores <= 1.0))
     assert scores[:drop_at].max() < DetectorConfig().alert_level
+
+
+def test_skyline_step_drop_raises_one_alert_soon_after_and_not_before():
+    """Drop to 30 % at sample 2000: ≥ 5 of the 7 tests fire within 3 samples (tail of 3)."""
+    y = _noisy_level(3000)
+    drop_at = 2000
+    y[drop_at:] *= 0.3
+    config = SkylineConfig()
+    scores, events = skyline_score_series(y, config)
+    assert len(events) == 1
+    event = events[0]
+    assert drop_at <= event.index <= drop_at + 3
+    assert event.kind is AnomalyKind.DROP
+    assert np.all((scores >= 0.0) & (scores <= 1.0))
+    assert scores[:drop_at].max() < config.consensus / 7
+
+
+def test_skyline_is_causal_and_ignores_nan():
+    y = _noisy_level(1500)
+    z = y.copy()
+    z[1000:] = 0.0
+    a, _ = skyline_score_series(y)
+    b, _ = skyline_score_series(z)
+    np.testing.assert_array_equal(a[:1000], b[:1000])
+    scores, events = skyline_score_series(np.full(50, np.nan))
+    assert not events and np.all(scores == 0.0)
 
 
 def test_single_spike_is_a_spike_and_refractory_keeps_it_to_one_alert():
