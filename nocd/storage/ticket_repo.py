@@ -453,12 +453,13 @@ def ticket_ids_with_incident(session: Session, incident_key: str) -> list[str]:
 
 
 def open_ticket_for_incident(session: Session, incident_key: str) -> str | None:
-    """The open ticket that follows ``incident_key``, if any."""
+    """The open ticket that follows ``incident_key``: the oldest open one (hotline reports
+    attached to the incident later carry its key too, linked to this one)."""
     terminal = [s.value for s in TERMINAL_STATES]
     return session.scalars(
         select(TicketRow.id)
         .where(TicketRow.incident_key == incident_key, TicketRow.state.not_in(terminal))
-        .order_by(TicketRow.created_at.desc())
+        .order_by(TicketRow.created_at, TicketRow.id)
         .limit(1)
     ).first()
 
