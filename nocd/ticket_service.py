@@ -978,7 +978,8 @@ class TicketService:
 
     # -- scheduled work ---
     def check_timers(self, now: datetime) -> list[Breach]:
-        """Record every breach due at ``now`` (one transaction per ticket); the breaches."""
+        """Record every breach due at ``now`` (one transaction per ticket); the breaches.
+        Idempotency keys past their retention are forgotten on the way."""
         with self.sessions() as session:
             ids = ticket_repo.ticket_ids_due(session, now)
         found: list[Breach] = []
@@ -998,6 +999,10 @@ class TicketService:
                     continue  # changed meanwhile; that change checked the timers itself
             self._after_commit(outcome)
             found += [breach for breach, _ in outcome.breaches]
+        with self.sessions() as session:
+            retention = timedelta(hours=self.settings.idempotency_retention_h)
+            ticket_repo.prune_idempotency(session, before=now - retention)
+            session.commit()
         return found
 
     async def run_timers(self) -> None:
