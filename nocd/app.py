@@ -36,6 +36,7 @@ from nocd.api import maintenance as maintenance_api
 from nocd.api import metrics as metrics_api
 from nocd.api import reports as reports_api
 from nocd.api import tickets as tickets_api
+from nocd.api import traffic as traffic_api
 from nocd.api import webhooks as webhooks_api
 from nocd.api.errors import install_error_handlers
 from nocd.collection import Collection
@@ -55,12 +56,15 @@ from nocd.metrics import (
     TicketCollector,
     TicketMetrics,
     TicketSnapshot,
+    TrafficCollector,
+    TrafficSnapshot,
     build_registry,
 )
 from nocd.outbox import Forwarder, Outbox, limits_of
 from nocd.report.service import ReportService
 from nocd.storage import db, district_repo, inventory_repo, outbox_repo, ticket_repo
 from nocd.ticket_service import TicketService
+from nocd.traffic_service import TrafficService
 
 __all__ = [
     "READINESS_INTERVAL_S",
@@ -134,6 +138,7 @@ def create_app(
     _two_tiers(app, settings, sessions)
     _kpis(app, settings, sessions)
     _tickets(app, settings, sessions)
+    _traffic(app, settings, sessions)
     _reports(app, settings, sessions)
     return app
 
@@ -398,6 +403,68 @@ def _schedule_reports(scheduler: AsyncIOScheduler, app: FastAPI) -> None:
     )
 
 
+def _traffic(app: FastAPI, settings: Settings, sessions: Callable[[], Session]) -> None:
+    """Forecast/capacity/flow routes, the traffic service (central and all) and its gauges.
+
+    Its alerts go through the alerting inbox; capacity tickets through the ticket service.
+    """
+    app.include_router(traffic_api.router)
+    app.state.traffic = None
+    if not settings.traffic.enabled or settings.daemon.role is Role.DISTRICT:
+        return
+    service = TrafficService(
+        settings=settings, sessions=sessions, tickets=getattr(app.state, "tickets", None)
+    )
+
+    def snapshot() -> TrafficSnapshot:
+        results = service.latest
+        return TrafficSnapshot(
+            forecasts=tuple(
+                (f.district, f.device or "", f.link or "", f.horizon, f.peak_bps)
+                for f in results.forecasts
+                if f.scope == "link"
+            ),
+            capacity=tuple(
+                (c.district, c.device, c.link, c.days)
+                for c in results.capacity
+                if c.days is not None
+            ),
+            computed_at=results.computed_at,
+        )
+
+    app.state.registry.register(TrafficCollector(snapshot))
+    app.state.traffic = service
+
+
+def _schedule_traffic(scheduler: AsyncIOScheduler, app: FastAPI) -> None:
+    """The daily refit and the 5-minute anomaly pass; each body is one coroutine."""
+    service: TrafficService | None = app.state.traffic
+    if service is None:
+        return
+    config = app.state.settings.traffic
+
+    async def refit() -> None:
+        await service.refit_once(int(time.time()))
+
+    async def anomalies() -> None:
+        await service.anomaly_once(int(time.time()))
+
+    start = datetime.now(UTC)
+    for job, body, seconds, first in (
+        ("traffic-refit", refit, config.refit_interval_s, config.refit_delay_s),
+        ("traffic-anomaly", anomalies, config.anomaly_interval_s, config.refit_delay_s + 30),
+    ):
+        scheduler.add_job(
+            body,
+            "interval",
+            seconds=seconds,
+            id=job,
+            max_instances=1,
+            coalesce=True,
+            next_run_time=start + timedelta(seconds=first),
+        )
+
+
 def _device_counts(sessions: Callable[[], Session]) -> Mapping[str, Mapping[str, int]]:
     """district → kind → devices, read at scrape time (the metrics thread, not the loop)."""
     with sessions() as session:
@@ -496,6 +563,7 @@ async def _serve(
     _schedule_alerting(scheduler, app)
     _schedule_kpis(scheduler, app)
     _schedule_tickets(scheduler, app)
+    _schedule_traffic(scheduler, app)
     _schedule_reports(scheduler, app)
 
     async def serve() -> None:

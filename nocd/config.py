@@ -21,6 +21,7 @@ from nocd.errors import ConfigError, Problem
 from nocd.kpi_config import KpiSettings, SlaSettings
 from nocd.report_config import ReportSettings
 from nocd.ticket_config import TicketSettings
+from nocd.traffic_config import TrafficSettings
 
 __all__ = [
     "ApiSettings",
@@ -169,6 +170,7 @@ class Settings(BaseSettings):
     kpi: KpiSettings = KpiSettings()
     sla: SlaSettings = SlaSettings()
     tickets: TicketSettings = TicketSettings()
+    traffic: TrafficSettings = TrafficSettings()
     report: ReportSettings = ReportSettings()
 
     @classmethod

@@ -47,6 +47,8 @@ __all__ = [
     "TicketCollector",
     "TicketMetrics",
     "TicketSnapshot",
+    "TrafficCollector",
+    "TrafficSnapshot",
     "build_registry",
     "render",
 ]
@@ -658,3 +660,64 @@ class TicketMetrics:
 
     def delivery(self, result: str) -> None:
         self.deliveries.labels(result).inc()
+
+
+# --- traffic model (issue 8) -------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TrafficSnapshot:
+    """The newest refit, flattened: ``(district, device, link, horizon, bps)`` forecasts,
+    ``(district, device, link, days)`` exhaustion dates and the refit time."""
+
+    forecasts: tuple[tuple[str, str, str, str, float], ...] = ()
+    capacity: tuple[tuple[str, str, str, float], ...] = ()
+    computed_at: int | None = None
+
+
+class TrafficCollector:
+    """Forecast and capacity gauges of uplinks, from the traffic service's memory.
+
+    Only uplink/aggregation links carry series (bounded: one per uplink and horizon);
+    districts and per-line values stay in the API. A scrape never queries the database.
+    """
+
+    def __init__(self, source: Callable[[], TrafficSnapshot]) -> None:
+        self._source = source
+
+    @staticmethod
+    def _families() -> list[GaugeMetricFamily]:
+        return [
+            GaugeMetricFamily(
+                "nocd_forecast_bps",
+                "Peak forecast load (busier direction) of an uplink within the horizon.",
+                labels=("district", "device", "link", "horizon"),
+            ),
+            GaugeMetricFamily(
+                "nocd_capacity_exhaustion_days",
+                "Days until the uplink's busy-hour p95 trend crosses the capacity threshold.",
+                labels=("district", "device", "link"),
+            ),
+            GaugeMetricFamily(
+                "nocd_traffic_refit_timestamp_seconds",
+                "When the traffic model was last refitted (UTC epoch seconds).",
+            ),
+        ]
+
+    def describe(self) -> Iterable[Metric]:
+        """Names only."""
+        return self._families()
+
+    def collect(self) -> Iterable[Metric]:
+        """One sample per uplink forecast horizon and per dated uplink (finite values only)."""
+        forecast, days, refit = self._families()
+        snapshot = self._source()
+        for district, device, link, horizon, bps in snapshot.forecasts:
+            if math.isfinite(bps):
+                forecast.add_metric((district, device, link, horizon), bps)
+        for district, device, link, value in snapshot.capacity:
+            if math.isfinite(value):
+                days.add_metric((district, device, link), value)
+        if snapshot.computed_at is not None:
+            refit.add_metric((), float(snapshot.computed_at))
+        return [forecast, days, refit]
