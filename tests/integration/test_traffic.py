@@ -85,19 +85,19 @@ def stock(session: Session) -> dict[str, int]:
         [inv.DistrictRecord(id="xihu", name="Xihu"), inv.DistrictRecord(id="gongshu", name="G")],
     )
     snmp = inv.SnmpParams(version=inv.SnmpVersion.V2C)
-    K = inv.DeviceKind
+    kind = inv.DeviceKind
     inv.upsert_devices(
         session,
         [
-            inv.DeviceRecord(name="agg-1", district="xihu", kind=K.AGGREGATION,
+            inv.DeviceRecord(name="agg-1", district="xihu", kind=kind.AGGREGATION,
                              address="127.0.8.1", snmp=snmp),
-            inv.DeviceRecord(name="sw-1", district="xihu", kind=K.ACCESS_SWITCH,
+            inv.DeviceRecord(name="sw-1", district="xihu", kind=kind.ACCESS_SWITCH,
                              address="127.0.8.2", snmp=snmp, parent="agg-1"),
-            inv.DeviceRecord(name="sw-2", district="xihu", kind=K.ACCESS_SWITCH,
+            inv.DeviceRecord(name="sw-2", district="xihu", kind=kind.ACCESS_SWITCH,
                              address="127.0.8.3", snmp=snmp, parent="agg-1"),
-            inv.DeviceRecord(name="sw-3", district="gongshu", kind=K.ACCESS_SWITCH,
+            inv.DeviceRecord(name="sw-3", district="gongshu", kind=kind.ACCESS_SWITCH,
                              address="127.0.8.4", snmp=snmp, parent="agg-1"),
-            inv.DeviceRecord(name="sw-4", district="xihu", kind=K.DSLAM,
+            inv.DeviceRecord(name="sw-4", district="xihu", kind=kind.DSLAM,
                              address="127.0.8.5", snmp=snmp, parent="agg-1"),
         ],
     )  # fmt: skip
