@@ -1,10 +1,10 @@
 """``[tickets]`` settings: timer and delivery schedules, incident tickets, webhook retries.
 
-    [tickets]
-    timer_interval_s = 30            # how often SLA timers are checked for breaches
-    incident_severities = ["critical", "major"]   # incidents that open a fault ticket
-    webhook_interval_s = 2           # how often the webhook outbox is drained
-    webhook_max_attempts = 12        # then the delivery is dead (kept in the log)
+[tickets]
+timer_interval_s = 30            # how often SLA timers are checked for breaches
+incident_severities = ["critical", "major"]   # incidents that open a fault ticket
+webhook_interval_s = 2           # how often the webhook outbox is drained
+webhook_max_attempts = 12        # then the delivery is dead (kept in the log)
 """
 
 from __future__ import annotations
