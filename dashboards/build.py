@@ -330,7 +330,9 @@ def district() -> Dashboard:
         .with_variable(_datasource())
         .with_variable(_district(multi=False)),
         Row("Devices"),
-        _stat("Devices", f"sum(nocd_inventory_devices{{{sel}}})", "none", _steps("blue")),
+        # Central and the district's own nocd both export the inventory: count it once.
+        _stat("Devices", f"sum(max by (kind) (nocd_inventory_devices{{{sel}}}))", "none",
+              _steps("blue")),
         _stat("Up", f'sum(nocd_device_state{{{sel}, state="up"}})', "none", _steps("green")),
         _stat("Down", f'sum(nocd_device_state{{{sel}, state="down"}})', "none", COUNT_BAD),
         _stat("Unknown", f'sum(nocd_device_state{{{sel}, state="unknown"}})', "none", COUNT_WARN),
@@ -351,7 +353,7 @@ def district() -> Dashboard:
                      "silent).")
         .height(8)
         .span(16),
-        _bars("Devices by kind", f"sum by (kind) (nocd_inventory_devices{{{sel}}})", "{{kind}}",
+        _bars("Devices by kind", f"max by (kind) (nocd_inventory_devices{{{sel}}})", "{{kind}}",
               "none").thresholds(_steps("blue")),
         Row("Service quality"),
         _kqi_units(
@@ -487,15 +489,6 @@ def device() -> Dashboard:
             _query(f'sum by (rule, severity) (nocd_alerts_firing{{district="$district", '
                    f"{port_rules}}})", "{{rule}} {{severity}}"),
         ),
-        _series(
-            "Uplinks of $district: busy-hour p95 and congestion",
-            "percentunit",
-            _query('max by (kqi) (nocd_kqi_value{district="$district", sla_class="*", '
-                   'kqi=~"uplink_busy_hour_p95_utilisation_ratio|uplink_congestion_share_ratio"})',
-                   "{{kqi}}"),
-        ).thresholds(_steps("green", (0.8, "orange"), (0.95, "red")))
-        .thresholds_style(common_builders.GraphThresholdsStyleConfig().mode(
-            common.GraphThresholdsStyleMode.DASHED)),
         Row("Polling (the nocd processes)"),
         _series(
             "SNMP poll duration p95 by schedule",
@@ -655,47 +648,43 @@ def sla() -> Dashboard:
 
 
 def traffic() -> Dashboard:
-    """Uplink load KQIs and where the forecasts live."""
+    """Uplink alerts, the traffic model's freshness, and where the forecasts live."""
     sel = 'district=~"$district"'
     return _numbered(
         _dashboard(
             "nocd-traffic",
             "nocd / Traffic and capacity",
-            "Uplink busy-hour load and congestion per district, uplink alerts; load forecasts "
-            "and capacity exhaustion from nocd's traffic model.",
+            "Uplink alerts and the traffic model's freshness; where the load forecasts and "
+            "capacity exhaustion dates are.",
         )
         .with_variable(_datasource())
         .with_variable(_district(multi=True)),
-        Row("Uplink load"),
-        _series(
-            "Uplink busy-hour p95 utilisation",
-            "percentunit",
-            _query(f'max by (district) (nocd_kqi_value{{{sel}, sla_class="*", '
-                   f'kqi="uplink_busy_hour_p95_utilisation_ratio"}})', "{{district}}"),
-        ).thresholds(_steps("green", (0.8, "orange"), (0.95, "red")))
-        .thresholds_style(common_builders.GraphThresholdsStyleConfig().mode(
-            common.GraphThresholdsStyleMode.DASHED)),
-        _series(
-            "Congested 5-minute intervals (> 80 %)",
-            "percentunit",
-            _query(f'max by (district) (nocd_kqi_value{{{sel}, sla_class="*", '
-                   f'kqi="uplink_congestion_share_ratio"}})', "{{district}}"),
-        ).thresholds(_steps("green", (0.01, "orange"), (0.05, "red"))),
+        Row("Uplinks"),
+        _stat("Since the last traffic-model refit",
+              "time() - max(nocd_traffic_refit_timestamp_seconds)", "s",
+              _steps("green", (26 * 3600, "orange"), (48 * 3600, "red")))
+        .description("The model is refitted daily; forecasts and exhaustion dates are as old "
+                     "as this.").span(6),
         _series(
             "Uplink alerts firing",
             "none",
-            _query(f'sum by (district, severity) (nocd_alerts_firing{{{sel}, '
+            _query(f'sum by (district, rule, severity) (nocd_alerts_firing{{{sel}, '
                    f'rule=~"uplink_utilisation|uplink_port_down"}})',
-                   "{{district}} {{severity}}"),
-        ),
+                   "{{district}} {{rule}} {{severity}}"),
+        ).span(18),
         _note(
             "Forecasts, capacity and flows",
-            "Per-link forecasts (24 h and 7 d with 90 % bands), capacity exhaustion dates and "
-            "the district → uplink traffic matrix are served by nocd's API:\n\n"
+            "Per-link forecasts (24 h and 7 d with 90 % bands), capacity exhaustion dates "
+            "with their range, and the district → uplink traffic matrix are served by nocd's "
+            "API:\n\n"
             "* `GET /api/v1/forecasts?link=…`\n"
             "* `GET /api/v1/capacity` — links forecast to exhaust within 90 days\n"
             "* `GET /api/v1/traffic/matrix`\n\n"
-            "See docs/traffic.md for the model and its limits.",
+            "nocd also exports `nocd_forecast_bps{district,device,link,horizon}` and "
+            "`nocd_capacity_exhaustion_days{district,device,link}` for links flagged as "
+            "uplinks; this dashboard charts them once nocd's inventory carries uplink ports "
+            "(see dashboards/README.md). docs/traffic.md describes the model.",
+            span=24,
         ),
     )
 
