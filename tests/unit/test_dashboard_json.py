@@ -160,3 +160,15 @@ def test_queries_name_only_metrics_nocd_declares(dash: Dashboard) -> None:
         others = {m for m in METRIC.findall(expr) if m not in NOT_METRICS} - names
         assert others == set(), f"{panel['title']}: not nocd metrics: {others}"
         assert names <= declared, f"{panel['title']}: not exported by nocd: {names - declared}"
+
+
+def test_provisioning_files_point_grafana_at_prometheus_and_the_dashboard_folder() -> None:
+    import yaml
+
+    provisioning = DASHBOARDS / "provisioning"
+    datasources = yaml.safe_load((provisioning / "datasources" / "nocd.yaml").read_text())
+    assert datasources["apiVersion"] == 1
+    assert [d["type"] for d in datasources["datasources"]] == ["prometheus"]
+    providers = yaml.safe_load((provisioning / "dashboards" / "nocd.yaml").read_text())
+    (provider,) = providers["providers"]
+    assert provider["type"] == "file" and provider["options"]["path"]
