@@ -88,6 +88,7 @@ def replace_report(
         )
     )
     session.flush()
+    created = now.astimezone(UTC)  # SQLite keeps the wall time only: store UTC everywhere
     rows = [
         ReportRow(
             date=date,
@@ -98,7 +99,7 @@ def replace_report(
             filename=f.filename,
             content=f.content,
             size=len(f.content),
-            created_at=now,
+            created_at=created,
         )
         for f in files
     ]
