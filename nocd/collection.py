@@ -27,6 +27,7 @@ from collectors.engine import SnmpClient, SnmpTarget
 from collectors.fast_client import FastSnmpClient
 from collectors.measurements import measurements
 from collectors.poller import DeviceState, Poller, PollJob, PollOutcome, PollSettings
+from collectors.ports import PortInfo, port_inventory
 from collectors.profiles import DeviceProfile, MibTable
 from collectors.profiles.base import Schedule
 from collectors.reader import RoutingReader
@@ -116,12 +117,14 @@ class _Known:
     target: SnmpTarget
     profile: DeviceProfile | None = None
     last_interfaces: DevicePoll | None = None
+    ports: list[PortInfo] | None = None  # as last written to the ``ports`` table
 
 
 @dataclass(slots=True)
 class _Result:
     record: poll_repo.PollRecord
     poll: DevicePoll | None = None
+    ports: list[PortInfo] | None = None  # set when the device's port list changed
 
 
 @dataclass(slots=True)
@@ -234,10 +237,15 @@ class Collection:
         tables = SCHEDULE_TABLES[job.schedule] & profile.tables
         assert self._reader is not None, "run() creates the reader before polling"
         poll = await poll_device(self._reader, known.target, profile, tables=tables)
-        prev = None
+        prev, ports = None, None
         if job.schedule == "interfaces":
             prev, known.last_interfaces = known.last_interfaces, poll
-        return self._result(job, poll, profile, prev)
+            current = port_inventory(poll.interfaces)
+            if current != known.ports:
+                ports = known.ports = current
+        result = self._result(job, poll, profile, prev)
+        result.ports = ports
+        return result
 
     def _schedule_discovered(self, job: PollJob, profile: DeviceProfile) -> None:
         """After the first discovery: the profile's other classes now, rediscovery later."""
@@ -272,8 +280,14 @@ class Collection:
 
     # -- storage -----------------------------------------------------------------------
     async def _sink(self, job: PollJob, result: _Result) -> None:
-        record = result.record
-        await asyncio.to_thread(self._write, partial(self.store_poll, record=record))
+        record, ports = result.record, result.ports
+
+        def write(session: Session) -> None:
+            self.store_poll(session, record=record)
+            if ports is not None:
+                poll_repo.sync_ports(session, device=record.device, ports=ports)
+
+        await asyncio.to_thread(self._write, write)
 
     def _write(self, write: Callable[[Session], object]) -> None:
         """Run ``write`` after anything still pending; on a database outage, keep it queued.

@@ -268,4 +268,24 @@ def load_settings(path: str | Path | None = None, *, role: Role | None = None) -
         settings = Settings(**data)
     except ValidationError as exc:
         raise ConfigError(_problems(exc, file, text)) from exc
+    if role is not None:
+        settings.daemon = settings.daemon.model_copy(update={"role": role})
+    if problems := _role_problems(settings, file, text):
+        raise ConfigError(problems)
+    return settings
 
+
+def _role_problems(settings: Settings, file: str, text: str) -> list[Problem]:
+    """What the role needs and the file lacks: a district id, and central's URL and token."""
+    if settings.daemon.role is not Role.DISTRICT:
+        return []
+    lines = _key_lines(text)
+    line = lines.get("daemon.role")
+    needed = 'required when role = "district"'
+    problems = []
+    if not settings.daemon.district:
+        problems.append(Problem(file, line, "daemon.district", needed))
+    for key in ("url", "token"):
+        if getattr(settings.central, key) is None:
+            problems.append(Problem(file, lines.get("central") or line, f"central.{key}", needed))
+    return problems

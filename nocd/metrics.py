@@ -339,6 +339,7 @@ class IngestMetrics:
         for result in self.RESULTS:
             self.items.labels(district, result).inc(counts.get(result, 0))
 
+
 # --- alerting --------------------------------------------------------------------------------
 
 

@@ -44,7 +44,7 @@ __all__ = [
 _logger = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
-SQLITE_BUSY_TIMEOUT_MS = 5_000  # a writer waits this long for another writer before failing
+SQLITE_BUSY_TIMEOUT_MS = 30_000  # a writer waits this long for another writer before failing
 PG_CONNECT_TIMEOUT_S = 5  # an unreachable server fails fast instead of hanging the daemon
 
 

@@ -220,6 +220,193 @@ class DeviceStateEvent(Base):
     reason: Mapped[str] = mapped_column(Text, default="")
 
 
+# --- two tiers (district outbox, central ingest) ---------------------------------------------
+
+DISTRICT_STATES = ("ok", "silent")
+
+
+class OutboxItem(Base):
+    """District side: one local write waiting for central's acknowledgement.
+
+    ``seq`` comes from ``OutboxState.next_seq`` in the same transaction as the local write,
+    so commit order is sequence order and a sequence is never reused (not even after every
+    row was acknowledged and deleted, which a bare SQLite rowid would do).
+    """
+
+    __tablename__ = "outbox"
+
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    created_at: Mapped[int] = mapped_column(BigInteger)  # epoch seconds of the local write
+    kind: Mapped[str] = mapped_column(String(16))
+    payload: Mapped[str] = mapped_column(Text)  # JSON body of the item (without seq)
+    size: Mapped[int] = mapped_column(Integer)  # bytes of payload, for the quota
+
+
+class OutboxState(Base):
+    """District side: the outbox counters (one row per district), updated with every change."""
+
+    __tablename__ = "outbox_state"
+
+    district: Mapped[str] = mapped_column(String(64), primary_key=True)
+    # Random id of this outbox: a district rebuilt from scratch restarts its sequence under a
+    # new epoch, and central resets its high-water mark instead of ignoring the new data.
+    epoch: Mapped[str] = mapped_column(String(32))
+    next_seq: Mapped[int] = mapped_column(BigInteger)
+    items: Mapped[int] = mapped_column(BigInteger)
+    bytes: Mapped[int] = mapped_column(BigInteger)
+    dropped: Mapped[int] = mapped_column(BigInteger)  # items lost to quota or retention, ever
+
+
+class DistrictStatus(Base):
+    """Central side: what central has applied from each district and whether it is silent."""
+
+    __tablename__ = "district_status"
+    __table_args__ = (CheckConstraint(_one_of("state", DISTRICT_STATES), name="state"),)
+
+    district: Mapped[str] = mapped_column(String(64), primary_key=True)
+    epoch: Mapped[str] = mapped_column(String(32), default="")
+    last_seq: Mapped[int] = mapped_column(BigInteger, default=0)  # high-water mark applied
+    last_seen_at: Mapped[int | None] = mapped_column(BigInteger)  # epoch s of the last batch
+    state: Mapped[str] = mapped_column(String(16), default="ok")
+    since: Mapped[int] = mapped_column(BigInteger)
+    # Set when the district was marked silent: its next answer asks it for a state snapshot.
+    resync: Mapped[bool] = mapped_column(default=False)
+
+
+class DistrictEvent(Base):
+    """Central side: a district went silent or came back (alerting turns these into alerts)."""
+
+    __tablename__ = "district_events"
+    __table_args__ = (
+        CheckConstraint(_one_of("state", DISTRICT_STATES), name="state"),
+        Index(None, "district", "ts"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    district: Mapped[str] = mapped_column(String(64))
+    ts: Mapped[int] = mapped_column(BigInteger)
+    state: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(Text, default="")
+
+
+# --- alerting (alerts, incidents, their history, pipeline memory, Alertmanager inbox) -------
+
+ALERT_STATUSES = ("firing", "resolved")
+ALERT_SEVERITIES = ("critical", "major", "minor", "warning", "info")
+ALERT_SOURCES = ("rule", "alertmanager")
+
+
+class AlertRow(Base):
+    """One firing episode of an alert (``key`` = rule + entity); a re-fire is a new row."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (
+        CheckConstraint(_one_of("status", ALERT_STATUSES), name="status"),
+        CheckConstraint(_one_of("severity", ALERT_SEVERITIES), name="severity"),
+        CheckConstraint(_one_of("source", ALERT_SOURCES), name="source"),
+        Index(None, "key"),
+        Index(None, "status", "started_at"),
+        Index(None, "incident_key"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(400))
+    rule: Mapped[str] = mapped_column(String(200))
+    severity: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))
+    source: Mapped[str] = mapped_column(String(16), default="rule")
+    entity_kind: Mapped[str] = mapped_column(String(16))
+    entity_id: Mapped[str] = mapped_column(String(300))
+    district: Mapped[str] = mapped_column(String(64))
+    device: Mapped[str | None] = mapped_column(String(200))  # the entity's device, for filters
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    labels: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    annotations: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    observed: Mapped[dict[str, float | str]] = mapped_column(JSON, default=dict)  # fired with
+    expression: Mapped[str] = mapped_column(Text, default="")
+    suppressed_by: Mapped[str | None] = mapped_column(String(400))
+    suppression: Mapped[str | None] = mapped_column(String(32))
+    incident_key: Mapped[str | None] = mapped_column(String(420))
+    notified: Mapped[bool] = mapped_column(default=False)
+
+
+class IncidentRow(Base):
+    """One operator-facing problem: a root alert, the alerts it explains and its impact."""
+
+    __tablename__ = "incidents"
+    __table_args__ = (
+        CheckConstraint(_one_of("status", ALERT_STATUSES), name="status"),
+        CheckConstraint(_one_of("severity", ALERT_SEVERITIES), name="severity"),
+        Index(None, "key"),
+        Index(None, "status", "started_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(420))
+    root_alert_key: Mapped[str] = mapped_column(String(400))
+    severity: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))
+    district: Mapped[str] = mapped_column(String(64))
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    child_alert_keys: Mapped[list[str]] = mapped_column(JSON, default=list)
+    devices: Mapped[int] = mapped_column(Integer, default=0)
+    lines: Mapped[int] = mapped_column(Integer, default=0)
+    customers: Mapped[int] = mapped_column(Integer, default=0)
+    customers_by_sla: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
+    summary: Mapped[str] = mapped_column(Text, default="")
+
+
+class AlertHistoryRow(Base):
+    """One line of an alert's or incident's audit trail (fired, suppressed, resolved…)."""
+
+    __tablename__ = "alert_history"
+    __table_args__ = (Index(None, "alert_id"), Index(None, "incident_id"), Index(None, "at"))
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    alert_id: Mapped[int | None] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"))
+    incident_id: Mapped[int | None] = mapped_column(
+        ForeignKey("incidents.id", ondelete="CASCADE")
+    )
+    key: Mapped[str] = mapped_column(String(420))
+    event: Mapped[str] = mapped_column(String(32))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    status: Mapped[str] = mapped_column(String(16))
+    severity: Mapped[str] = mapped_column(String(16))
+    text: Mapped[str] = mapped_column(Text, default="")
+    observed: Mapped[dict[str, float | str] | None] = mapped_column(JSON)
+
+
+class AlertingStateRow(Base):
+    """The alerting pipeline's memory between cycles (rule timers, correlation), as JSON."""
+
+    __tablename__ = "alerting_state"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    data: Mapped[dict[str, object]] = mapped_column(JSON)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class AlertmanagerAlertRow(Base):
+    """An alert received from Alertmanager's webhook, by its fingerprint (the inbox)."""
+
+    __tablename__ = "alertmanager_alerts"
+    __table_args__ = (CheckConstraint(_one_of("status", ALERT_STATUSES), name="status"),)
+
+    fingerprint: Mapped[str] = mapped_column(String(64), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16))
+    labels: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    annotations: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    starts_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    ends_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    generator_url: Mapped[str] = mapped_column(Text, default="")
+    receiver: Mapped[str] = mapped_column(String(200), default="")
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
 # --- KPI / KQI / SLA (issue 5) -----------------------------------------------------------
 
 ROLLUP_RESOLUTIONS = ("5m", "1h", "1d")
@@ -348,193 +535,6 @@ class LineKpi(Base):
     rate_attainment_down_ratio: Mapped[float | None] = mapped_column(Float)
     attains_plan_down: Mapped[bool | None] = mapped_column()
     headroom_down_bps: Mapped[float | None] = mapped_column(Float)
-
-
-# --- alerting (alerts, incidents, their history, pipeline memory, Alertmanager inbox) -------
-
-ALERT_STATUSES = ("firing", "resolved")
-ALERT_SEVERITIES = ("critical", "major", "minor", "warning", "info")
-ALERT_SOURCES = ("rule", "alertmanager")
-
-
-class AlertRow(Base):
-    """One firing episode of an alert (``key`` = rule + entity); a re-fire is a new row."""
-
-    __tablename__ = "alerts"
-    __table_args__ = (
-        CheckConstraint(_one_of("status", ALERT_STATUSES), name="status"),
-        CheckConstraint(_one_of("severity", ALERT_SEVERITIES), name="severity"),
-        CheckConstraint(_one_of("source", ALERT_SOURCES), name="source"),
-        Index(None, "key"),
-        Index(None, "status", "started_at"),
-        Index(None, "incident_key"),
-    )
-
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    key: Mapped[str] = mapped_column(String(400))
-    rule: Mapped[str] = mapped_column(String(200))
-    severity: Mapped[str] = mapped_column(String(16))
-    status: Mapped[str] = mapped_column(String(16))
-    source: Mapped[str] = mapped_column(String(16), default="rule")
-    entity_kind: Mapped[str] = mapped_column(String(16))
-    entity_id: Mapped[str] = mapped_column(String(300))
-    district: Mapped[str] = mapped_column(String(64))
-    device: Mapped[str | None] = mapped_column(String(200))  # the entity's device, for filters
-    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    labels: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
-    annotations: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
-    observed: Mapped[dict[str, float | str]] = mapped_column(JSON, default=dict)  # fired with
-    expression: Mapped[str] = mapped_column(Text, default="")
-    suppressed_by: Mapped[str | None] = mapped_column(String(400))
-    suppression: Mapped[str | None] = mapped_column(String(32))
-    incident_key: Mapped[str | None] = mapped_column(String(420))
-    notified: Mapped[bool] = mapped_column(default=False)
-
-
-class IncidentRow(Base):
-    """One operator-facing problem: a root alert, the alerts it explains and its impact."""
-
-    __tablename__ = "incidents"
-    __table_args__ = (
-        CheckConstraint(_one_of("status", ALERT_STATUSES), name="status"),
-        CheckConstraint(_one_of("severity", ALERT_SEVERITIES), name="severity"),
-        Index(None, "key"),
-        Index(None, "status", "started_at"),
-    )
-
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    key: Mapped[str] = mapped_column(String(420))
-    root_alert_key: Mapped[str] = mapped_column(String(400))
-    severity: Mapped[str] = mapped_column(String(16))
-    status: Mapped[str] = mapped_column(String(16))
-    district: Mapped[str] = mapped_column(String(64))
-    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    child_alert_keys: Mapped[list[str]] = mapped_column(JSON, default=list)
-    devices: Mapped[int] = mapped_column(Integer, default=0)
-    lines: Mapped[int] = mapped_column(Integer, default=0)
-    customers: Mapped[int] = mapped_column(Integer, default=0)
-    customers_by_sla: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
-    summary: Mapped[str] = mapped_column(Text, default="")
-
-
-class AlertHistoryRow(Base):
-    """One line of an alert's or incident's audit trail (fired, suppressed, resolved…)."""
-
-    __tablename__ = "alert_history"
-    __table_args__ = (Index(None, "alert_id"), Index(None, "incident_id"), Index(None, "at"))
-
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    alert_id: Mapped[int | None] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"))
-    incident_id: Mapped[int | None] = mapped_column(
-        ForeignKey("incidents.id", ondelete="CASCADE")
-    )
-    key: Mapped[str] = mapped_column(String(420))
-    event: Mapped[str] = mapped_column(String(32))
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    status: Mapped[str] = mapped_column(String(16))
-    severity: Mapped[str] = mapped_column(String(16))
-    text: Mapped[str] = mapped_column(Text, default="")
-    observed: Mapped[dict[str, float | str] | None] = mapped_column(JSON)
-
-
-class AlertingStateRow(Base):
-    """The alerting pipeline's memory between cycles (rule timers, correlation), as JSON."""
-
-    __tablename__ = "alerting_state"
-
-    name: Mapped[str] = mapped_column(String(64), primary_key=True)
-    data: Mapped[dict[str, object]] = mapped_column(JSON)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-
-
-class AlertmanagerAlertRow(Base):
-    """An alert received from Alertmanager's webhook, by its fingerprint (the inbox)."""
-
-    __tablename__ = "alertmanager_alerts"
-    __table_args__ = (CheckConstraint(_one_of("status", ALERT_STATUSES), name="status"),)
-
-    fingerprint: Mapped[str] = mapped_column(String(64), primary_key=True)
-    status: Mapped[str] = mapped_column(String(16))
-    labels: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
-    annotations: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
-    starts_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    ends_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    generator_url: Mapped[str] = mapped_column(Text, default="")
-    receiver: Mapped[str] = mapped_column(String(200), default="")
-    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-
-
-# --- two tiers (district outbox, central ingest) ---------------------------------------------
-
-DISTRICT_STATES = ("ok", "silent")
-
-
-class OutboxItem(Base):
-    """District side: one local write waiting for central's acknowledgement.
-
-    ``seq`` comes from ``OutboxState.next_seq`` in the same transaction as the local write,
-    so commit order is sequence order and a sequence is never reused (not even after every
-    row was acknowledged and deleted, which a bare SQLite rowid would do).
-    """
-
-    __tablename__ = "outbox"
-
-    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
-    created_at: Mapped[int] = mapped_column(BigInteger)  # epoch seconds of the local write
-    kind: Mapped[str] = mapped_column(String(16))
-    payload: Mapped[str] = mapped_column(Text)  # JSON body of the item (without seq)
-    size: Mapped[int] = mapped_column(Integer)  # bytes of payload, for the quota
-
-
-class OutboxState(Base):
-    """District side: the outbox counters (one row per district), updated with every change."""
-
-    __tablename__ = "outbox_state"
-
-    district: Mapped[str] = mapped_column(String(64), primary_key=True)
-    # Random id of this outbox: a district rebuilt from scratch restarts its sequence under a
-    # new epoch, and central resets its high-water mark instead of ignoring the new data.
-    epoch: Mapped[str] = mapped_column(String(32))
-    next_seq: Mapped[int] = mapped_column(BigInteger)
-    items: Mapped[int] = mapped_column(BigInteger)
-    bytes: Mapped[int] = mapped_column(BigInteger)
-    dropped: Mapped[int] = mapped_column(BigInteger)  # items lost to quota or retention, ever
-
-
-class DistrictStatus(Base):
-    """Central side: what central has applied from each district and whether it is silent."""
-
-    __tablename__ = "district_status"
-    __table_args__ = (CheckConstraint(_one_of("state", DISTRICT_STATES), name="state"),)
-
-    district: Mapped[str] = mapped_column(String(64), primary_key=True)
-    epoch: Mapped[str] = mapped_column(String(32), default="")
-    last_seq: Mapped[int] = mapped_column(BigInteger, default=0)  # high-water mark applied
-    last_seen_at: Mapped[int | None] = mapped_column(BigInteger)  # epoch s of the last batch
-    state: Mapped[str] = mapped_column(String(16), default="ok")
-    since: Mapped[int] = mapped_column(BigInteger)
-    # Set when the district was marked silent: its next answer asks it for a state snapshot.
-    resync: Mapped[bool] = mapped_column(default=False)
-
-
-class DistrictEvent(Base):
-    """Central side: a district went silent or came back (alerting turns these into alerts)."""
-
-    __tablename__ = "district_events"
-    __table_args__ = (
-        CheckConstraint(_one_of("state", DISTRICT_STATES), name="state"),
-        Index(None, "district", "ts"),
-    )
-
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    district: Mapped[str] = mapped_column(String(64))
-    ts: Mapped[int] = mapped_column(BigInteger)
-    state: Mapped[str] = mapped_column(String(16))
-    reason: Mapped[str] = mapped_column(Text, default="")
 
 
 # --- tickets, roster, outbound webhooks (issue 7) ----------------------------------------

@@ -17,7 +17,8 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from nocd.storage.models import Device, DeviceStateEvent, DeviceStatus, Sample
+from collectors.ports import PortInfo
+from nocd.storage.models import Device, DeviceStateEvent, DeviceStatus, Port, Sample
 
 __all__ = [
     "DeviceStatusRecord",
@@ -29,6 +30,7 @@ __all__ = [
     "record_state",
     "sample_series",
     "store_poll",
+    "sync_ports",
 ]
 
 
@@ -200,3 +202,33 @@ def sample_series(
     return [
         SampleRecord(entity=entity, metric=metric, ts=t, value=v) for t, v in session.execute(query)
     ]
+
+
+def sync_ports(session: Session, *, device: str, ports: Sequence[PortInfo]) -> int:
+    """Make the ``ports`` rows of ``device`` what its last interface walk found.
+
+    Returns how many rows changed. Vanished ports are deleted (lines keep their own key).
+    """
+    device_id = _device_id(session, device)
+    query = select(Port).where(Port.device_id == device_id)
+    stored = {p.ifindex: p for p in session.scalars(query)}
+    changed = 0
+    for info in ports:
+        row = stored.pop(info.ifindex, None)
+        values = {
+            "name": info.name,
+            "description": info.description,
+            "speed_bps": info.speed_bps,
+            "is_uplink": info.is_uplink,
+        }
+        if row is None:
+            session.add(Port(device_id=device_id, ifindex=info.ifindex, **values))
+            changed += 1
+        elif any(getattr(row, k) != v for k, v in values.items()):
+            for k, v in values.items():
+                setattr(row, k, v)
+            changed += 1
+    for row in stored.values():
+        session.delete(row)
+        changed += 1
+    return changed
