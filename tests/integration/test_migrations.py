@@ -8,7 +8,14 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, inspect
 
 from nocd.errors import StorageUnavailable
-from nocd.storage.db import check_schema, current_revision, head_revision, make_engine, upgrade
+from nocd.storage.db import (
+    SQLITE_BUSY_TIMEOUT_MS,
+    check_schema,
+    current_revision,
+    head_revision,
+    make_engine,
+    upgrade,
+)
 from nocd.storage.models import Base
 
 pytestmark = pytest.mark.integration
@@ -89,7 +96,7 @@ def test_sqlite_engine_should_use_wal_and_enforce_foreign_keys(tmp_path):
         with engine.connect() as conn:
             assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
             assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
-            assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 5000
+            assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == SQLITE_BUSY_TIMEOUT_MS
     finally:
         engine.dispose()
 
