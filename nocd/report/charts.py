@@ -12,17 +12,13 @@ import io
 import logging
 from collections.abc import Callable, Sequence
 from functools import cache
-from typing import Final
-
-import matplotlib
-
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt
-from matplotlib import font_manager
-from matplotlib.figure import Figure
+from types import ModuleType
+from typing import TYPE_CHECKING, Final
 
 from nocd.report.model import StabilityRow, TicketRow, TrendRow
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 __all__ = [
     "CJK_FAMILIES",
@@ -61,8 +57,22 @@ Label = Callable[[str], str]
 
 
 @cache
+def _pyplot() -> ModuleType:
+    """matplotlib on the Agg backend, imported on first use: it costs a second of start-up
+    that every ``nocd`` command would otherwise pay."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot
+
+    return matplotlib.pyplot
+
+
+@cache
 def cjk_font() -> str | None:
     """The first installed family of :data:`CJK_FAMILIES`, or None."""
+    from matplotlib import font_manager
+
     installed = {f.name for f in font_manager.fontManager.ttflist}
     for family in CJK_FAMILIES:
         if family in installed:
@@ -71,7 +81,8 @@ def cjk_font() -> str | None:
 
 
 def _figure(width: float = 8.0, height: float = 3.2) -> Figure:
-    return plt.figure(figsize=(width, height), dpi=_DPI)
+    figure: Figure = _pyplot().figure(figsize=(width, height), dpi=_DPI)
+    return figure
 
 
 def _png(fig: Figure) -> bytes:
@@ -80,7 +91,7 @@ def _png(fig: Figure) -> bytes:
         fig.tight_layout()
         fig.savefig(buffer, format="png", dpi=_DPI, metadata={"Software": None})
     finally:
-        plt.close(fig)
+        _pyplot().close(fig)
     return buffer.getvalue()
 
 
@@ -91,7 +102,7 @@ def _fonts(cjk: bool) -> list[str]:
 
 def trend_chart(rows: Sequence[TrendRow], label: Label, *, title: str, cjk: bool) -> bytes:
     """Daily line availability (%) with customer-minutes lost as bars on a second axis."""
-    with plt.rc_context({"font.family": _fonts(cjk)}):
+    with _pyplot().rc_context({"font.family": _fonts(cjk)}):
         fig = _figure()
         ax = fig.add_subplot()
         days = [r.date[5:] for r in rows]
@@ -115,7 +126,7 @@ def trend_chart(rows: Sequence[TrendRow], label: Label, *, title: str, cjk: bool
 
 def budget_chart(targets: Sequence[tuple[str, float, str]], label: Label, *, cjk: bool) -> bytes:
     """Horizontal bars: error budget left (%) per target, coloured by status."""
-    with plt.rc_context({"font.family": _fonts(cjk)}):
+    with _pyplot().rc_context({"font.family": _fonts(cjk)}):
         fig = _figure(height=max(1.6, 0.45 * len(targets) + 1.0))
         ax = fig.add_subplot()
         names = [t[0] for t in targets]
@@ -131,7 +142,7 @@ def budget_chart(targets: Sequence[tuple[str, float, str]], label: Label, *, cjk
 def stability_chart(rows: Sequence[StabilityRow], label: Label, *, cjk: bool) -> bytes:
     """Stacked bars of lines per stability class, per district (network first)."""
     classes = ("stable", "errored", "marginal", "unstable", "unscored")
-    with plt.rc_context({"font.family": _fonts(cjk)}):
+    with _pyplot().rc_context({"font.family": _fonts(cjk)}):
         fig = _figure()
         ax = fig.add_subplot()
         names = [label("network") if r.district == "*" else r.district for r in rows]
@@ -153,7 +164,7 @@ def side_chart(rows: Sequence[TicketRow], label: Label, *, cjk: bool) -> bytes:
         ("customer_side", "#ef6c00"),
         ("unknown_side", "#9e9e9e"),
     )
-    with plt.rc_context({"font.family": _fonts(cjk)}):
+    with _pyplot().rc_context({"font.family": _fonts(cjk)}):
         fig = _figure()
         ax = fig.add_subplot()
         names = [label("network") if r.district == "*" else r.district for r in rows]
