@@ -22,6 +22,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
+import pandas as pd
 from sqlalchemy.orm import Session
 
 from alerting.correlation import (
@@ -49,8 +51,12 @@ from alerting.model import (
 )
 from alerting.notify import Notifier
 from alerting.rules import EvaluationState, Rule, TransitionKind, evaluate
+from kpi.definitions import KpiKey
+from kpi.dsl_line import BIN_S, wide_area_events
+from kpi.port import error_ratios
 from nocd.config import Settings
-from nocd.storage import alert_repo, maintenance_repo, poll_repo
+from nocd.kpi_service import STEP_S, line_bins
+from nocd.storage import alert_repo, kpi_repo, maintenance_repo, outbox_repo, poll_repo
 from nocd.storage.alert_repo import TopologyRows, WebhookAlert
 from nocd.storage.alerting_codec import (
     decode_correlation,
@@ -65,6 +71,7 @@ __all__ = [
     "CycleReport",
     "line_ref",
     "port_ref",
+    "sla_ref",
     "webhook_alert_to_alert",
 ]
 
@@ -79,7 +86,25 @@ _METRICS = (
     "out_utilisation_ratio",
     "snr_margin_down_db",
     "inits_total",
+    # per-interval deltas and per-second rates of the same poll pair (collectors.measurements)
+    "in_errors",
+    "out_errors",
+    "in_discards",
+    "out_discards",
+    "in_ucast_pps",
+    "out_ucast_pps",
 )
+# A port error ratio over fewer packets than this in one interval is not observed: on a
+# nearly idle port a handful of errors would read as 50 %, and the packet rate is stored
+# floored to whole packets per second (up to one packet per second of the interval lost).
+ERROR_RATIO_MIN_PACKETS = 1000  # packets per interval
+# Observation keys the service derives itself (not in the KPI catalogue, kpi.definitions).
+RETRAINED_LINES_KEY = "dslam_retrained_lines_ratio"  # lines retrained since the last sample
+WIDE_AREA_KEY = "dslam_wide_area_event"  # 1.0 when kpi.dsl_line flags the newest 15-min bin
+SLA_STATUS_KEY = "sla_status"  # met | at_risk | breached of the newest period (kpi.sla)
+OUTBOX_AGE_KEY = "outbox_oldest_age_seconds"  # as nocd_outbox_oldest_age_seconds
+# The rollups kpi.dsl_line.wide_area_events needs (retrains and errored seconds per line).
+_WIDE_AREA_METRICS = ("inits_total", "es_total")
 # Alertmanager severities → ours; anything else is a warning.
 _SEVERITY_WORDS: Mapping[str, Severity] = {
     **{s.value: s for s in Severity},
@@ -99,6 +124,12 @@ def port_ref(device: str, ifindex: int) -> EntityRef:
 def line_ref(device: str, ifindex: int) -> EntityRef:
     """The entity of DSL line ``ifindex`` of ``device``: ``line:dslam-1/line:3``."""
     return EntityRef(kind=EntityKind.LINE, id=f"{device}/line:{ifindex}")
+
+
+def sla_ref(target: str, district: str) -> EntityRef:
+    """The entity of one SLA target's evaluation: ``sla:business-availability`` network-wide
+    (district ``*``), ``sla:business-availability/xihu`` for one district."""
+    return EntityRef(kind=EntityKind.SLA, id=target if district == "*" else f"{target}/{district}")
 
 
 def _device_ref(name: str) -> EntityRef:
@@ -241,6 +272,10 @@ class AlertingService:
     _inventory: _Inventory | None = None
     _samples_after: int | None = None
     _inits: dict[tuple[str, int], float] = field(default_factory=dict)
+    _port_ts: dict[tuple[str, int], int] = field(default_factory=dict)  # last rate sample
+    _stability_at: int | None = None  # computed_at of the line_kpis already observed
+    _wide_area_bin: int | None = None  # start of the 15-min bin _wide_area was judged on
+    _wide_area: dict[str, float] = field(default_factory=dict)  # DSLAM -> 1.0 / 0.0
     _last_obs: dict[EntityRef, Observation] = field(default_factory=dict)
     _last: Correlation | None = None
     _last_now: datetime | None = None
@@ -347,7 +382,8 @@ class AlertingService:
         try:
             push, counts = await asyncio.to_thread(self._cycle, now)
         except Exception as exc:
-            # down, bad row) must not end alerting; the next cycle retries from stored state.
+            # Per-cycle stability point: a failure (database down, bad row) must not end
+            # alerting; the next cycle retries from stored state.
             if not self._failing:
                 _logger.error(
                     "alerting cycle failed (retrying every cycle): %s",
@@ -505,6 +541,9 @@ class AlertingService:
         self._correlation_state = decode_correlation(alert_repo.load_state(session, "correlation"))
         self._open = alert_repo.open_alerts(session)
         self._incidents = alert_repo.open_incidents(session)
+        # The KPI results are re-read with the state: a failed cycle's reads were not applied.
+        self._stability_at = None
+        self._wide_area_bin = None
         self._loaded = True
 
     def _refresh_inventory(self, session: Session) -> _Inventory:
@@ -541,14 +580,16 @@ class AlertingService:
         }
         for district in alert_repo.silent_districts(session):
             collectors[district] = EntityState.DOWN
+        district_values = self._outbox_values(session, now_s)
         observations: list[Observation] = []
-        for district, state in sorted(collectors.items()):
+        for district in sorted(collectors.keys() | district_values.keys()):
             observations.append(
                 Observation(
                     entity=EntityRef(kind=EntityKind.DISTRICT, id=district),
                     district=district,
                     time=now,
-                    state=state,
+                    state=collectors.get(district),
+                    values=district_values.get(district, {}),
                     labels={"district": district},
                 )
             )
@@ -556,6 +597,9 @@ class AlertingService:
         lines_and_ports, device_values = self._sample_observations(
             session, inventory, now_s, silent_districts
         )
+        self._judge_wide_area(session)
+        for device, flag in self._wide_area.items():
+            device_values.setdefault(device, {})[WIDE_AREA_KEY] = flag
         for status in statuses:
             silent = status.district in silent_districts
             state = EntityState.UNKNOWN if silent else EntityState(status.state)
@@ -571,8 +615,75 @@ class AlertingService:
                     labels={"device": status.device, "kind": kind},
                 )
             )
-        observations += lines_and_ports
+        observations += _with_stability(
+            lines_and_ports, self._stability_observations(session, silent_districts)
+        )
+        observations += _sla_observations(session)
         return observations, collectors
+
+    def _outbox_values(self, session: Session, now_s: int) -> dict[str, dict[str, Value]]:
+        """A district process: the age of its oldest unsent outbox item (0 when none), the
+        value of ``nocd_outbox_oldest_age_seconds``. Other roles have no outbox."""
+        district = self.settings.daemon.district
+        if not district:
+            return {}
+        stats = outbox_repo.outbox_stats(session, district=district)
+        if stats is None:
+            return {}
+        oldest = stats.oldest_created_at
+        age = float(max(0, now_s - oldest)) if oldest is not None else 0.0
+        return {district: {OUTBOX_AGE_KEY: age}}
+
+    def _stability_observations(self, session: Session, silent: set[str]) -> list[Observation]:
+        """Each line's stability class, once per KPI computation that stored a new one."""
+        rows = kpi_repo.line_stability_since(session, computed_after=self._stability_at)
+        if not rows:
+            return []
+        self._stability_at = max(row.computed_at for row in rows)
+        return [
+            Observation(
+                entity=line_ref(row.device, row.ifindex),
+                district=row.district,
+                time=datetime.fromtimestamp(row.computed_at, UTC),
+                values={KpiKey.DSL_STABILITY.value: row.stability},
+                labels={"device": row.device},
+            )
+            for row in rows
+            if row.stability is not None and row.district not in silent
+        ]
+
+    def _judge_wide_area(self, session: Session) -> None:
+        """Flag DSLAMs whose newest complete 15-minute bin is a wide-area event.
+
+        The bin comes from the 5-minute rollups through the KPI service's own ``line_bins``
+        and is judged by ``kpi.dsl_line.wide_area_events`` with ``[kpi.wide_area]``, so the
+        alert and the bins left out of line scoring agree. Once per bin, when the rollups
+        have closed it; without rollups (a district process) nothing is flagged.
+        """
+        watermark = kpi_repo.rollup_watermark(session, "5m")
+        if watermark is None:
+            return
+        start = (watermark // BIN_S) * BIN_S - BIN_S  # the newest bin wholly before it
+        if self._wide_area_bin is not None and start <= self._wide_area_bin:
+            return
+        self._wide_area_bin = start
+        lines = kpi_repo.line_inventory(session)
+        five_min = kpi_repo.rollup_frame(
+            session, "5m", metrics=_WIDE_AREA_METRICS, since=start - STEP_S, until=start + BIN_S
+        )
+        self._wide_area = {}
+        if lines.empty or five_min.empty:
+            return
+        bins = line_bins(lines, five_min)
+        bins = bins.loc[bins["start"] == start] if len(bins) else bins
+        if bins.empty:
+            return  # a DSLAM's firing alert holds: no data is not "no event"
+        events = wide_area_events(bins, thresholds=self.settings.kpi.wide_area.to_thresholds())
+        names = dict(zip(lines["dslam"], lines["device"], strict=True))
+        self._wide_area = {
+            names[dslam]: 1.0 if flagged else 0.0
+            for dslam, flagged in zip(events["dslam"], events["wide_area"], strict=True)
+        }
 
     def _sample_observations(
         self, session: Session, inventory: _Inventory, now_s: int, silent: set[str]
@@ -602,6 +713,7 @@ class AlertingService:
             )
             grouped[(row.device, kind, ifindex, row.ts)][row.metric] = row.value
             districts[row.device] = row.district
+        error_ratios_at = self._error_ratios(grouped)
         observations: list[Observation] = []
         retrained: dict[str, list[bool]] = defaultdict(list)
         for (device, kind, ifindex, ts), metrics in sorted(grouped.items()):
@@ -612,19 +724,20 @@ class AlertingService:
                 state = EntityState.UP if metrics["oper_up"] >= 1 else EntityState.DOWN
             labels = {"device": device}
             if kind == "port":
-                ratios = [
+                utilisation = [
                     metrics[m]
                     for m in ("in_utilisation_ratio", "out_utilisation_ratio")
                     if m in metrics
                 ]
-                if ratios:
-                    values["port_utilisation_ratio"] = max(ratios)
+                if utilisation:
+                    values[KpiKey.PORT_UTILISATION.value] = max(utilisation)
+                values.update(error_ratios_at.get((device, ifindex, ts), {}))
                 if (device, ifindex) in inventory.uplinks:
                     labels["role"] = "uplink"
                 entity = port_ref(device, ifindex)
             else:
                 if "snr_margin_down_db" in metrics:
-                    values["dsl_snr_margin_down_db"] = metrics["snr_margin_down_db"]
+                    values[KpiKey.DSL_SNR_MARGIN_DOWN.value] = metrics["snr_margin_down_db"]
                 if "inits_total" in metrics:
                     count = metrics["inits_total"]
                     before = self._inits.get((device, ifindex))
@@ -646,10 +759,99 @@ class AlertingService:
                 )
             )
         device_values: dict[str, dict[str, Value]] = {
-            device: {"dslam_retrained_lines_ratio": sum(flags) / len(flags)}
+            device: {RETRAINED_LINES_KEY: sum(flags) / len(flags)}
             for device, flags in retrained.items()
         }
         return observations, device_values
+
+    def _error_ratios(
+        self, grouped: Mapping[tuple[str, str, int, int], Mapping[str, float]]
+    ) -> dict[tuple[str, int, int], dict[str, Value]]:
+        """Port error/discard ratios (``kpi.port.error_ratios``) by (device, ifIndex, ts).
+
+        Errors and discards are stored as deltas per interval but packets as a rate, so the
+        interval is the time since the port's previous rate sample (the poll pair both come
+        from); a port's first sample after a start gives no ratio.
+        """
+        keys: list[tuple[str, int, int]] = []
+        columns: dict[str, list[float]] = defaultdict(list)
+        for (device, kind, ifindex, ts), metrics in sorted(grouped.items()):
+            if kind != "port" or not {"in_ucast_pps", "out_ucast_pps"} & metrics.keys():
+                continue
+            before = self._port_ts.get((device, ifindex))
+            self._port_ts[(device, ifindex)] = ts
+            if before is None or ts <= before:
+                continue
+            interval_s = ts - before
+            keys.append((device, ifindex, ts))
+            for direction in ("in", "out"):
+                pkts = metrics.get(f"{direction}_ucast_pps", np.nan) * interval_s
+                columns[f"{direction}_pkts"].append(pkts)
+                columns[f"{direction}_errors"].append(metrics.get(f"{direction}_errors", np.nan))
+                columns[f"{direction}_discards"].append(metrics.get(f"{direction}_discards", 0.0))
+        if not keys:
+            return {}
+        frame = pd.DataFrame(columns)
+        ratios = error_ratios(frame)
+        enough = {
+            "in": (frame["in_pkts"] >= ERROR_RATIO_MIN_PACKETS).to_numpy(),
+            "out": (frame["out_pkts"] >= ERROR_RATIO_MIN_PACKETS).to_numpy(),
+        }
+        named = (
+            (KpiKey.PORT_IN_ERROR_RATIO, "in_error_ratio", "in"),
+            (KpiKey.PORT_OUT_ERROR_RATIO, "out_error_ratio", "out"),
+            (KpiKey.PORT_IN_DISCARD_RATIO, "in_discard_ratio", "in"),
+            (KpiKey.PORT_OUT_DISCARD_RATIO, "out_discard_ratio", "out"),
+        )
+        out: dict[tuple[str, int, int], dict[str, Value]] = defaultdict(dict)
+        for key, column, direction in named:
+            values = ratios[column].to_numpy(dtype=np.float64)
+            for i in np.flatnonzero(enough[direction] & np.isfinite(values)):
+                out[keys[i]][key.value] = float(values[i])
+        return dict(out)
+
+
+def _with_stability(samples: list[Observation], stability: list[Observation]) -> list[Observation]:
+    """Sample observations with each line's new stability class added to its latest one.
+
+    ``evaluate`` reads one observation per entity (the latest): a separate stability
+    observation would hide that sample's values (and restart the SNR rule's ``for``).
+    """
+    if not stability:
+        return samples
+    latest: dict[EntityRef, int] = {}
+    for i, obs in enumerate(samples):
+        seen = latest.get(obs.entity)
+        if seen is None or obs.time >= samples[seen].time:
+            latest[obs.entity] = i
+    merged = list(samples)
+    alone: list[Observation] = []
+    for obs in stability:
+        at = latest.get(obs.entity)
+        if at is None:
+            alone.append(obs)
+        else:
+            merged[at] = replace(merged[at], values={**merged[at].values, **obs.values})
+    return merged + alone
+
+
+def _sla_observations(session: Session) -> list[Observation]:
+    """The verdict of every SLA target in the newest computed period (``sla_results``)."""
+    return [
+        Observation(
+            entity=sla_ref(record.target, record.district),
+            district="" if record.district == "*" else record.district,
+            time=datetime.fromtimestamp(record.evaluated_until, UTC),
+            values={SLA_STATUS_KEY: record.status},
+            labels={
+                "target": record.target,
+                "kqi": record.kqi,
+                "sla_class": record.sla_class,
+                "scope": record.scope,
+            },
+        )
+        for record in kpi_repo.query_sla(session, period_start=None)
+    ]
 
 
 def partial_device(topology: Topology) -> Callable[[Alert], str | None]:

@@ -32,24 +32,28 @@ from nocd.storage.models import (
     LineKpi,
     Port,
     Rollup,
+    RollupState,
     SlaResult,
 )
 
 __all__ = [
     "KqiRecord",
     "LineKpiRecord",
+    "LineStabilityRecord",
     "PeriodRecord",
     "SlaRecord",
     "device_events",
     "device_inventory",
     "dirty_periods",
     "line_inventory",
+    "line_stability_since",
     "mark_dirty",
     "period_of",
     "query_kqis",
     "query_line_kpis",
     "query_sla",
     "rollup_frame",
+    "rollup_watermark",
     "save_line_kpis",
     "save_period",
     "uplink_inventory",
@@ -457,3 +461,45 @@ def query_line_kpis(
         for k, name, district_id, ifindex, customer in session.execute(query).all()
     ]
     return records, total
+
+
+# --------------------------------------------------------------------------- alerting reads
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LineStabilityRecord:
+    """One line's stability class as of the KPI computation at ``computed_at``."""
+
+    device: str
+    district: str
+    ifindex: int
+    stability: str | None
+    computed_at: int
+
+
+def line_stability_since(
+    session: Session, *, computed_after: int | None
+) -> list[LineStabilityRecord]:
+    """Every line's stored stability class if ``line_kpis`` was written after
+    ``computed_after`` (``None``: in any case), else nothing; by device and ifIndex."""
+    conditions = [] if computed_after is None else [LineKpi.computed_at > computed_after]
+    query = (
+        select(
+            Device.name, Device.district_id, Line.ifindex, LineKpi.stability, LineKpi.computed_at
+        )
+        .join(Line, Line.id == LineKpi.line_id)
+        .join(Device, Device.id == Line.device_id)
+        .where(*conditions)
+        .order_by(Device.name, Line.ifindex)
+    )
+    return [
+        LineStabilityRecord(
+            device=name, district=district, ifindex=ifindex, stability=stability, computed_at=at
+        )
+        for name, district, ifindex, stability, at in session.execute(query).all()
+    ]
+
+
+def rollup_watermark(session: Session, resolution: str) -> int | None:
+    """Every ``resolution`` rollup bucket before this epoch second is final (None: no rollups)."""
+    return session.scalar(select(RollupState.watermark).where(RollupState.resolution == resolution))
