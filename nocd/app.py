@@ -38,7 +38,7 @@ from nocd.api import reports as reports_api
 from nocd.api import tickets as tickets_api
 from nocd.api import traffic as traffic_api
 from nocd.api import webhooks as webhooks_api
-from nocd.api.errors import install_error_handlers
+from nocd.api.errors import document_error_shapes, install_error_handlers
 from nocd.collection import Collection
 from nocd.config import Role, Settings
 from nocd.districts import DistrictWatch, silent_after_s
@@ -131,6 +131,7 @@ def create_app(
         )
     )
     install_error_handlers(app)
+    document_error_shapes(app)
     app.include_router(health.router)
     app.include_router(metrics_api.router)
     app.include_router(inventory.router)

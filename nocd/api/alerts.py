@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from alerting.model import Alert, AlertStatus, Explanation, Incident, Severity
 from alerting.notify.alertmanager import ORIGIN_LABEL
 from nocd.alerting_service import AlertingService
-from nocd.api.deps import ReadAccess, SessionDep, require_role
+from nocd.api.deps import Offset, ReadAccess, RowId, SessionDep, require_role
 from nocd.api.schemas import PageOut
 from nocd.storage import alert_repo
 from nocd.storage.alert_repo import AlertRecord, HistoryRecord, IncidentRecord, WebhookAlert
@@ -35,7 +35,6 @@ MAX_PAGE_SIZE = 1000
 router = APIRouter(prefix="/api/v1", tags=["alerts"])
 
 Limit = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="items per page")]
-Offset = Annotated[int, Query(ge=0, description="items to skip")]
 IntegrationAccess = Annotated[TokenRecord, Depends(require_role(TokenRole.INTEGRATION))]
 
 
@@ -357,7 +356,7 @@ def list_alerts(
 
 
 @router.get("/alerts/{alert_id}", summary="One alert with its history")
-def get_alert(session: SessionDep, _token: ReadAccess, alert_id: int) -> AlertDetailOut:
+def get_alert(session: SessionDep, _token: ReadAccess, alert_id: RowId) -> AlertDetailOut:
     record = alert_repo.get_alert(session, alert_id)
     if record is None:
         raise _not_found(f"alert {alert_id}")
@@ -367,7 +366,7 @@ def get_alert(session: SessionDep, _token: ReadAccess, alert_id: int) -> AlertDe
 
 @router.get("/alerts/{alert_id}/explain", summary="Why an alert fired and is (not) suppressed")
 def explain_alert(
-    request: Request, session: SessionDep, _token: ReadAccess, alert_id: int
+    request: Request, session: SessionDep, _token: ReadAccess, alert_id: RowId
 ) -> ExplanationOut:
     """From the last cycle while the alert fires (with upstream chain and maintenance);
     from the stored row once it is resolved."""
@@ -419,7 +418,7 @@ def list_incidents(
 
 
 @router.get("/incidents/{incident_id}", summary="One incident with its children and history")
-def get_incident(session: SessionDep, _token: ReadAccess, incident_id: int) -> IncidentDetailOut:
+def get_incident(session: SessionDep, _token: ReadAccess, incident_id: RowId) -> IncidentDetailOut:
     record = alert_repo.get_incident(session, incident_id)
     if record is None:
         raise _not_found(f"incident {incident_id}")

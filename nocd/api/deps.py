@@ -5,14 +5,17 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request, Security, status
+from fastapi import Depends, HTTPException, Path, Query, Request, Security, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
 from nocd.storage.tokens import TokenRecord, TokenRole, authenticate
 
 __all__ = [
+    "MAX_EPOCH_S",
+    "Offset",
     "ReadAccess",
+    "RowId",
     "SessionDep",
     "WriteAccess",
     "bearer_scheme",
@@ -75,3 +78,10 @@ def require_role(*roles: TokenRole) -> Callable[..., TokenRecord]:
 
 ReadAccess = Annotated[TokenRecord, Depends(require_role())]
 WriteAccess = Annotated[TokenRecord, Depends(require_role(TokenRole.OPERATOR))]
+
+
+# Bounds that keep generated or hostile numbers inside what the databases store (SQLite and
+# PostgreSQL integers are 64-bit; datetimes end in year 9999).
+Offset = Annotated[int, Query(ge=0, le=2**31 - 1, description="items to skip")]
+RowId = Annotated[int, Path(ge=1, le=2**63 - 1, description="row id")]
+MAX_EPOCH_S = 253_402_300_799  # 9999-12-31T23:59:59Z

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from fastapi import FastAPI, Request, status
 from fastapi.responses import JSONResponse
@@ -17,7 +18,7 @@ from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 
 from nocd.errors import ConfigError, StorageUnavailable
 
-__all__ = ["install_error_handlers", "problems_body"]
+__all__ = ["document_error_shapes", "install_error_handlers", "problems_body"]
 
 _logger = logging.getLogger(__name__)
 
@@ -71,3 +72,34 @@ def install_error_handlers(app: FastAPI) -> None:
     # The driver lost or never got its connection (server down, database dropped, file gone).
     app.add_exception_handler(OperationalError, _database_unavailable)
     app.add_exception_handler(InterfaceError, _database_unavailable)
+
+
+def document_error_shapes(app: FastAPI) -> None:
+    """Make ``/openapi.json`` describe both 422 bodies nocd sends.
+
+    FastAPI documents only request validation (``detail`` as a list); domain validation
+    (inventory problems, ticket fields, path/body mismatches) answers ``detail`` as a string,
+    optionally with ``problems``. Clients generated from the schema must accept both.
+    """
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = build()
+        error = schema.get("components", {}).get("schemas", {}).get("HTTPValidationError")
+        if error is not None:
+            listed = error["properties"]["detail"]
+            error["properties"]["detail"] = {
+                "anyOf": [listed, {"type": "string"}],
+                "title": "Detail",
+            }
+            error["properties"]["problems"] = {
+                "type": "array",
+                "items": {"type": "object"},
+                "title": "Problems",
+            }
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

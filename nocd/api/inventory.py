@@ -23,7 +23,7 @@ from pydantic import SecretStr, ValidationError
 from sqlalchemy.orm import Session
 
 from nocd import inventory as inv
-from nocd.api.deps import ReadAccess, SessionDep, WriteAccess
+from nocd.api.deps import Offset, ReadAccess, SessionDep, WriteAccess
 from nocd.api.schemas import (
     REDACTED,
     CustomerIn,
@@ -51,7 +51,6 @@ MAX_PAGE_SIZE = 1000
 router = APIRouter(prefix="/api/v1", tags=["inventory"])
 
 Limit = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="items per page")]
-Offset = Annotated[int, Query(ge=0, description="items to skip")]
 
 
 def _not_found(what: str) -> HTTPException:

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from kpi.intervals import TimeWindow, epoch_s
 from kpi.sla import ReportingPeriod
-from nocd.api.deps import ReadAccess, SessionDep
+from nocd.api.deps import Offset, ReadAccess, SessionDep
 from nocd.api.schemas import PageOut
 from nocd.config import Settings
 from nocd.storage import kpi_repo, rollup_repo
@@ -33,7 +33,6 @@ MAX_PAGE_SIZE = 10_000
 router = APIRouter(prefix="/api/v1", tags=["kpi"])
 
 Limit = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="items per page")]
-Offset = Annotated[int, Query(ge=0, description="items to skip")]
 PeriodQuery = Annotated[
     str | None,
     Query(

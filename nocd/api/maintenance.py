@@ -13,7 +13,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, Response, status
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
 
-from nocd.api.deps import ReadAccess, SessionDep, WriteAccess
+from nocd.api.deps import MAX_EPOCH_S, Offset, ReadAccess, RowId, SessionDep, WriteAccess
 from nocd.api.schemas import PageOut
 from nocd.storage import maintenance_repo as repo
 from nocd.storage.maintenance_repo import MaintenanceRecord
@@ -38,8 +38,8 @@ class MaintenanceIn(BaseModel):
 
     district: str | None = Field(default=None, max_length=64)
     device: str | None = Field(default=None, max_length=200)
-    starts_at: int = Field(ge=0)
-    ends_at: int = Field(ge=0)
+    starts_at: int = Field(ge=0, le=MAX_EPOCH_S)
+    ends_at: int = Field(ge=0, le=MAX_EPOCH_S)
     reason: str = Field(default="", max_length=2000)
 
     @model_validator(mode="after")
@@ -85,7 +85,7 @@ class MaintenanceOut(BaseModel):
         )
 
 
-def _not_found(window_id: int) -> HTTPException:
+def _not_found(window_id: RowId) -> HTTPException:
     return HTTPException(status.HTTP_404_NOT_FOUND, f"maintenance window {window_id} not found")
 
 
@@ -101,7 +101,7 @@ def list_windows(
     device: str | None = None,
     active_at: Annotated[int | None, Query(description="only windows open at (epoch s)")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> PageOut[MaintenanceOut]:
     """Windows by start time."""
     items, total = repo.list_windows(
@@ -113,7 +113,7 @@ def list_windows(
 
 
 @router.get("/{window_id}", summary="Get one maintenance window")
-def get_window(session: SessionDep, _token: ReadAccess, window_id: int) -> MaintenanceOut:
+def get_window(session: SessionDep, _token: ReadAccess, window_id: RowId) -> MaintenanceOut:
     """The window, or 404."""
     record = repo.get_window(session, window_id)
     if record is None:
@@ -135,7 +135,7 @@ def create_window(session: SessionDep, _token: WriteAccess, body: MaintenanceIn)
 
 @router.put("/{window_id}", summary="Replace a maintenance window")
 def update_window(
-    session: SessionDep, _token: WriteAccess, window_id: int, body: MaintenanceIn
+    session: SessionDep, _token: WriteAccess, window_id: RowId, body: MaintenanceIn
 ) -> MaintenanceOut:
     """Replace every field; 404 when the window does not exist."""
     try:
@@ -151,7 +151,7 @@ def update_window(
 @router.delete(
     "/{window_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Delete a maintenance window"
 )
-def delete_window(session: SessionDep, _token: WriteAccess, window_id: int) -> Response:
+def delete_window(session: SessionDep, _token: WriteAccess, window_id: RowId) -> Response:
     """Delete; 404 when the window does not exist."""
     if not repo.delete_window(session, window_id):
         raise _not_found(window_id)

@@ -14,7 +14,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, Response, status
 from pydantic import BaseModel
 
-from nocd.api.deps import ReadAccess, SessionDep
+from nocd.api.deps import Offset, ReadAccess, RowId, SessionDep
 from nocd.api.schemas import PageOut
 from nocd.storage import report_repo
 from nocd.storage.report_repo import ReportRecord
@@ -78,7 +78,7 @@ def list_reports(
     lang: str | None = None,
     report_format: Annotated[ReportFormat | None, Query(alias="format")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> PageOut[ReportOut]:
     """Report files, newest report date first."""
     items, total = report_repo.list_reports(
@@ -112,7 +112,7 @@ def list_reports(
 def get_report(
     session: SessionDep,
     _token: ReadAccess,
-    report_id: int,
+    report_id: RowId,
     report_format: Annotated[
         ReportFormat | None,
         Query(alias="format", description="the same report in this format (default: as stored)"),

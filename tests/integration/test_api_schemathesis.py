@@ -1,5 +1,5 @@
-"""Property-based API test: schemathesis generates requests for every ticket, roster and webhook
-operation from ``/openapi.json`` and checks no 5xx and responses matching the schema.
+"""Property-based API test: schemathesis generates requests for every ``/api/v1`` operation
+from ``/openapi.json`` and checks no 5xx and responses matching the schema.
 
 The app runs on a migrated SQLite file of its own (real commits), with a valid operator token
 and the test inventory; examples per operation are few to keep CI time modest.
@@ -27,7 +27,7 @@ from nocd.ticket_service import TicketService
 pytestmark = pytest.mark.integration
 
 MAX_EXAMPLES = 8
-OPERATIONS = r"^/api/v1/(tickets|technicians|roster|webhooks)"
+OPERATIONS = r"^/api/v1/"
 
 
 @pytest.fixture(scope="module")
@@ -58,13 +58,13 @@ def module_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[FastA
     engine.dispose()
 
 
-def test_ticket_api_operations_never_5xx_and_match_their_schema(module_app):
+def test_every_api_operation_never_5xx_and_matches_its_schema(module_app):
     """Every operation, ``MAX_EXAMPLES`` generated requests each (schemathesis strategies driven
     by hypothesis directly: its pytest plugin does not run under this pytest)."""
     app, token = module_app
     schema = schemathesis.openapi.from_asgi("/openapi.json", app).include(path_regex=OPERATIONS)
     operations = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) >= 20, [op.label for op in operations]
+    assert len(operations) >= 60, [op.label for op in operations]
     headers = {"Authorization": f"Bearer {token}"}
     failures: list[str] = []
     statuses: Counter[int] = Counter()
