@@ -63,7 +63,7 @@ from nocd.metrics import (
 from nocd.outbox import Forwarder, Outbox, limits_of
 from nocd.report.service import ReportService
 from nocd.storage import db, district_repo, inventory_repo, outbox_repo, ticket_repo
-from nocd.ticket_service import TicketService
+from nocd.ticket_service import TicketService, alerting_inbox
 from nocd.traffic_service import TrafficService
 
 __all__ = [
@@ -316,6 +316,7 @@ def _tickets(app: FastAPI, settings: Settings, sessions: Callable[[], Session]) 
     if not config.enabled or settings.daemon.role is Role.DISTRICT:
         return
     service = TicketService(settings=config, sessions=sessions, timezone=settings.daemon.timezone)
+    service.breach_listeners.append(alerting_inbox(sessions))
     registry: CollectorRegistry = app.state.registry
     timers = {timer.name for t in service.templates.values() for timer in t.timers}
     service.observer = TicketMetrics(registry, timers)

@@ -19,6 +19,7 @@ the caller's session, committed here. A version that moved underneath raises
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import uuid
@@ -247,6 +248,38 @@ def breach_alert(breach: Breach, *, now: datetime) -> Alert:
         expression=f"{breach.timer} deadline passed",
         values={"overdue_s": breach.overdue.total_seconds()},
     )
+
+
+def alerting_inbox(sessions: Callable[[], Session]) -> BreachListener:
+    """A breach listener that hands ``breach_alert`` to the alerting pipeline.
+
+    The alert goes through the received-alerts inbox (as Alertmanager's do), so the next
+    alerting cycle stores it, counts it in ``nocd_alerts_firing`` and shows it in the API; it
+    resolves when the inbox entry expires (``[alerting]`` webhook expiry).
+    """
+
+    def listener(breach: Breach, ticket: Ticket) -> None:
+        alert = breach_alert(breach, now=breach.deadline)
+        received = alert_repo.WebhookAlert(
+            # The inbox keys alerts by a 64-character fingerprint, as Alertmanager's are.
+            fingerprint=hashlib.sha256(alert.key.encode()).hexdigest(),
+            status=AlertStatus.FIRING,
+            labels={
+                **alert.labels,
+                "alertname": alert.rule,
+                "severity": alert.severity.value,
+                "district": breach.district,
+            },
+            annotations=dict(alert.annotations),
+            starts_at=breach.deadline,
+            ends_at=None,
+            receiver="nocd-tickets",
+        )
+        with sessions() as session:
+            alert_repo.store_webhook_alerts(session, [received], now=datetime.now(UTC))
+            session.commit()
+
+    return listener
 
 
 def _webhook_types(event: TicketEvent) -> tuple[str, ...]:

@@ -231,6 +231,15 @@ async def test_on_site_breach_after_30_minutes_raises_event_webhook_alert_and_me
     assert '"timer":"on_site"' in due[0].body
     registry = app.state.registry
     assert registry.get_sample_value("nocd_ticket_breaches_total", {"timer": "on_site"}) == 1.0
+    # The breach is also an alert: through the alerting inbox into the next cycle.
+    report = await app.state.alerting.run_cycle()
+    assert report is not None and report.ok
+    alerts = (
+        await client.get("/api/v1/alerts?rule=ticket_timer_breached", headers=auth(token))
+    ).json()
+    assert [(a["rule"], a["status"], a["district"]) for a in alerts["items"]] == [
+        ("ticket_timer_breached", "firing", "xihu")
+    ], alerts
     metrics = await client.get("/metrics")
     assert 'nocd_tickets{district="xihu",priority="P3",state="dispatched"} 1.0' in metrics.text
 
