@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from kpi.intervals import TimeWindow, epoch_s
 from kpi.sla import ReportingPeriod
-from nocd.api.deps import Offset, ReadAccess, SessionDep
+from nocd.api.deps import MAX_EPOCH_S, Offset, ReadAccess, SessionDep
 from nocd.api.schemas import PageOut
 from nocd.config import Settings
 from nocd.storage import kpi_repo, rollup_repo
@@ -296,8 +296,12 @@ def list_kpis(
         str | None, Query(description="`device`, `if:<ifIndex>` or `line:<ifIndex>`")
     ] = None,
     metric: Annotated[str | None, Query(examples=["snr_margin_down_db"])] = None,
-    since: Annotated[int | None, Query(description="from (UTC epoch s, inclusive)")] = None,
-    until: Annotated[int | None, Query(description="to (UTC epoch s, exclusive)")] = None,
+    since: Annotated[
+        int | None, Query(ge=0, le=MAX_EPOCH_S, description="from (UTC epoch s, inclusive)")
+    ] = None,
+    until: Annotated[
+        int | None, Query(ge=0, le=MAX_EPOCH_S, description="to (UTC epoch s, exclusive)")
+    ] = None,
     resolution: Resolution = Resolution.HOUR,
     limit: Limit = 100,
     offset: Offset = 0,

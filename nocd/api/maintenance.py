@@ -99,7 +99,9 @@ def list_windows(
     _token: ReadAccess,
     district: str | None = None,
     device: str | None = None,
-    active_at: Annotated[int | None, Query(description="only windows open at (epoch s)")] = None,
+    active_at: Annotated[
+        int | None, Query(ge=0, le=MAX_EPOCH_S, description="only windows open at (epoch s)")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Offset = 0,
 ) -> PageOut[MaintenanceOut]:

@@ -18,7 +18,7 @@ import pandas as pd
 from fastapi import APIRouter, HTTPException, Query, Request, status
 from pydantic import BaseModel, Field
 
-from nocd.api.deps import ReadAccess, SessionDep
+from nocd.api.deps import MAX_EPOCH_S, Offset, ReadAccess, SessionDep
 from nocd.storage import traffic_repo
 from nocd.traffic_service import LinkCapacity, SeriesForecast, TrafficResults, TrafficService
 
@@ -135,7 +135,7 @@ def list_forecasts(
     horizon: Annotated[Horizon, Query()] = Horizon.DAY,
     points: Annotated[bool, Query(description="include the 5-minute points")] = True,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> ForecastsOut:
     """Load forecasts with prediction intervals, per link or district, for one horizon."""
     results = _service(request).latest
@@ -374,7 +374,7 @@ def list_anomalies(
     _token: ReadAccess,
     session: SessionDep,
     link: Annotated[str | None, Query(description="`<device>/if:<n>`")] = None,
-    since: Annotated[int | None, Query(description="UTC epoch seconds")] = None,
+    since: Annotated[int | None, Query(ge=0, le=MAX_EPOCH_S, description="UTC epoch s")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[AnomalyOut]:
     """Stored anomaly events, newest first."""

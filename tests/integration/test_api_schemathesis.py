@@ -73,6 +73,7 @@ def test_every_api_operation_never_5xx_and_matches_its_schema(module_app):
         @given(case=operation.as_strategy())
         @settings(
             max_examples=MAX_EXAMPLES,
+            derandomize=True,  # the same requests on every run: CI must not flake on luck
             deadline=None,
             database=None,
             suppress_health_check=list(HealthCheck),
