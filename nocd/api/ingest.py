@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, FiniteFloat, model_validator
 
 from nocd.api.deps import SessionDep, require_role
 from nocd.metrics import IngestMetrics
-from nocd.storage import district_repo
+from nocd.storage import district_repo, kpi_repo
 from nocd.storage.district_repo import IngestRecord, Snapshot, StateChange
 from nocd.storage.poll_repo import PollRecord
 from nocd.storage.tokens import TokenRecord, TokenRole
@@ -129,6 +129,11 @@ class IngestResponse(BaseModel):
     resync: bool = Field(description="central wants a snapshot of the district's states")
 
 
+def _state_at(record: IngestRecord) -> int | None:
+    """When a state change or snapshot took effect (``None`` for a poll)."""
+    return None if isinstance(record, PollRecord) else record.at
+
+
 DistrictToken = Annotated[TokenRecord, Depends(require_role(TokenRole.DISTRICT))]
 
 
@@ -153,6 +158,12 @@ def ingest(
     result = district_repo.apply_batch(
         session, district=batch.district, epoch=batch.epoch, items=items, now=int(time.time())
     )
+    # A district's backlog carries state changes from the past: KQI/SLA periods already
+    # computed past the earliest one are stale (late samples are found by the rollups).
+    # Items above the old high-water mark (the ones applied) are the batch's tail.
+    fresh = items[result.duplicates :]
+    if changes := [at for _, record in fresh if (at := _state_at(record)) is not None]:
+        kpi_repo.mark_dirty_from(session, min(changes))
     session.commit()
     metrics: IngestMetrics | None = getattr(request.app.state, "ingest_metrics", None)
     if metrics is not None:

@@ -48,6 +48,7 @@ __all__ = [
     "line_inventory",
     "line_stability_since",
     "mark_dirty",
+    "mark_dirty_from",
     "period_of",
     "query_kqis",
     "query_line_kpis",
@@ -320,6 +321,22 @@ def mark_dirty(session: Session, period_starts: Iterable[int]) -> int:
         return 0
     result = session.execute(
         update(KpiPeriod).where(KpiPeriod.start.in_(starts)).values(dirty=True)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def mark_dirty_from(session: Session, instant: int) -> int:
+    """Mark every stored period already computed past ``instant`` for recomputation.
+
+    For a late device-state event: it changes the device's timeline from ``instant`` up
+    to its next event, which may lie in any later period, so every period whose
+    evaluation covered ``instant`` is stale. A period not yet evaluated that far will
+    see the event when it is next computed. Returns how many periods were marked.
+    """
+    result = session.execute(
+        update(KpiPeriod)
+        .where(KpiPeriod.evaluated_until > instant, KpiPeriod.dirty.is_(False))
+        .values(dirty=True)
     )
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 

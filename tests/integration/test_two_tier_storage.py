@@ -12,22 +12,27 @@ import json
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import httpx
+import pandas as pd
 import pytest
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from kpi.intervals import TimeWindow
 from nocd.app import create_app
 from nocd.config import CentralSettings, DaemonSettings, Role, Settings
 from nocd.districts import DistrictWatch
 from nocd.inventory import import_documents, read_inventory
+from nocd.kpi_service import KpiService
 from nocd.metrics import OutboxMetrics
 from nocd.outbox import Forwarder, Outbox, encode_batch
-from nocd.storage import db, outbox_repo, poll_repo
+from nocd.storage import db, kpi_repo, outbox_repo, poll_repo
 from nocd.storage.models import (
     Device,
     DeviceStateEvent,
@@ -325,8 +330,15 @@ def refusing(_session_databases, tmp_path_factory) -> Iterator[tuple[FastAPI, di
 
 def _good_batch() -> dict[str, object]:
     items = [
-        {"seq": seq, "created_at": 100, "kind": "poll", "device": "xihu-dslam-01", "at": 100,
-         "outcome": "ok", "values": [["line:1", "snr_margin_down_db", 7.5]]}
+        {
+            "seq": seq,
+            "created_at": 100,
+            "kind": "poll",
+            "device": "xihu-dslam-01",
+            "at": 100,
+            "outcome": "ok",
+            "values": [["line:1", "snr_margin_down_db", 7.5]],
+        }
         for seq in (1, 2)
     ]
     return {"district": "xihu", "epoch": "e1", "items": items}
@@ -387,8 +399,7 @@ async def test_bad_batch_is_refused_whole_naming_the_field(
 async def test_items_for_devices_central_does_not_know_are_counted_not_blocking(
     client: httpx.AsyncClient, tokens: dict[str, str], central_db
 ) -> None:
-    item = {"seq": 1, "created_at": 1, "kind": "state", "device": "nowhere", "state": "up",
-            "at": 1}
+    item = {"seq": 1, "created_at": 1, "kind": "state", "device": "nowhere", "state": "up", "at": 1}
     body = {"district": "xihu", "epoch": "e", "items": [item]}
     answer = (await _post(client, tokens["xihu"], body)).json()
     assert (answer["acked_seq"], answer["applied"], answer["unknown_devices"]) == (1, 0, 1)
@@ -400,8 +411,15 @@ async def test_a_new_epoch_restarts_the_sequence(
     """A district whose storage was rebuilt counts from 1 again; central must not drop that."""
 
     def batch(epoch: str, at: int) -> dict[str, object]:
-        item = {"seq": 1, "created_at": at, "kind": "poll", "device": "xihu-dslam-01",
-                "at": at, "outcome": "ok", "values": [["device", "uptime_s", 1.0]]}
+        item = {
+            "seq": 1,
+            "created_at": at,
+            "kind": "poll",
+            "device": "xihu-dslam-01",
+            "at": at,
+            "outcome": "ok",
+            "values": [["device", "uptime_s", 1.0]],
+        }
         return {"district": "xihu", "epoch": epoch, "items": [item]}
 
     assert (await _post(client, tokens["xihu"], batch("old", 100))).json()["applied"] == 1
@@ -429,7 +447,9 @@ async def test_silent_district_devices_become_unknown_never_down_and_come_back(
 
     clock = [float(last_seen + 10)]
     watch = DistrictWatch(
-        sessions=central_db, silent_after_s=60, started_at=last_seen - 1000,
+        sessions=central_db,
+        silent_after_s=60,
+        started_at=last_seen - 1000,
         wall_clock=lambda: clock[0],
     )
     assert [d.district for d in await watch.check()] == ["binjiang"], "never heard from"
@@ -439,9 +459,7 @@ async def test_silent_district_devices_become_unknown_never_down_and_come_back(
     assert await watch.check() == [], "a silent district is marked once"
     with central_db() as session:
         states = {s.device: s.state for s in poll_repo.device_statuses(session, district="xihu")}
-        events = session.scalars(
-            select(DeviceStateEvent.state).order_by(DeviceStateEvent.id)
-        ).all()
+        events = session.scalars(select(DeviceStateEvent.state).order_by(DeviceStateEvent.id)).all()
         district_events = session.execute(
             select(DistrictEvent.district, DistrictEvent.state).order_by(DistrictEvent.id)
         ).all()
@@ -494,8 +512,12 @@ def _backlog(outbox: Outbox) -> int:
 
 def _forwarder(outbox: Outbox, central: FastAPI, token: str) -> tuple[Forwarder, OutboxMetrics]:
     config = CentralSettings(
-        url="http://central.test", token=token, batch_items=3, flush_interval_s=0.05,
-        retry_max_s=0.1, heartbeat_s=60,
+        url="http://central.test",
+        token=token,
+        batch_items=3,
+        flush_interval_s=0.05,
+        retry_max_s=0.1,
+        heartbeat_s=60,
     )
     metrics = OutboxMetrics(CollectorRegistry())
     return Forwarder(outbox, config, metrics, transport=httpx.ASGITransport(app=central)), metrics
@@ -531,3 +553,72 @@ async def test_forwarder_with_a_refused_token_keeps_the_data_and_says_so_once(
     errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
     assert len(errors) == 1 and "HTTP 403" in errors[0], errors
     assert tokens["binjiang"] not in caplog.text
+
+
+# --- late state events and KPI periods (central) ------------------------------------------
+
+MAY = TimeWindow.from_datetimes(
+    datetime(2026, 5, 1, tzinfo=ZoneInfo("Asia/Shanghai")),
+    datetime(2026, 6, 1, tzinfo=ZoneInfo("Asia/Shanghai")),
+)
+JUNE = TimeWindow.from_datetimes(
+    datetime(2026, 6, 1, tzinfo=ZoneInfo("Asia/Shanghai")),
+    datetime(2026, 7, 1, tzinfo=ZoneInfo("Asia/Shanghai")),
+)
+
+
+def _dirty(sessions: Callable[[], Session]) -> list[int]:
+    with sessions() as session:
+        return [p.start for p in kpi_repo.dirty_periods(session)]
+
+
+async def test_late_state_events_mark_the_kpi_periods_computed_past_them_dirty(
+    outbox: Outbox, client: httpx.AsyncClient, tokens: dict[str, str], central_db
+) -> None:
+    """May is closed and computed to its end; June is computed up to its 10th day.
+
+    A backlog's poll changes no period here (late samples are the rollups' business). A
+    state change on 31 May 23:50 changes the device timeline from then on: both periods
+    saw that time, so both are stale. Recomputing cleans them; a resend marks nothing.
+    One at 20 June (after June's evaluation) is picked up by the next run anyway.
+    """
+    june_10 = JUNE.start + 9 * 86_400
+    with central_db() as session:
+        for period, until in ((MAY, MAY.end), (JUNE, june_10)):
+            kpi_repo.save_period(
+                session,
+                start=period.start,
+                end=period.end,
+                evaluated_until=until,
+                computed_at=until,
+                kqis=pd.DataFrame(),
+                slas=pd.DataFrame(),
+            )
+        session.commit()
+    _write(outbox, lambda s: outbox.store_poll(s, record=_poll("xihu-dslam-01", MAY.end - 900)))
+    assert (await _post(client, tokens["xihu"], _batch(outbox))).status_code == 200
+    assert _dirty(central_db) == []
+
+    _write(
+        outbox,
+        lambda s: outbox.record_state(s, device="xihu-dslam-01", state="down", at=MAY.end - 600),
+    )
+    body = _batch(outbox)
+    answer = (await _post(client, tokens["xihu"], body)).json()
+    assert (answer["applied"], answer["duplicates"]) == (1, 1), "the poll was sent before"
+    assert _dirty(central_db) == [MAY.start, JUNE.start]
+
+    service = KpiService(settings=Settings(), sessions=central_db)
+    service.compute_sync(june_10 + 60)
+    assert _dirty(central_db) == []
+    assert (await _post(client, tokens["xihu"], body)).json()["applied"] == 0
+    assert _dirty(central_db) == [], "a resend is no news"
+
+    _write(
+        outbox,
+        lambda s: outbox.record_state(
+            s, device="xihu-dslam-01", state="up", at=JUNE.start + 19 * 86_400
+        ),
+    )
+    assert (await _post(client, tokens["xihu"], _batch(outbox))).status_code == 200
+    assert _dirty(central_db) == []
