@@ -5,6 +5,7 @@ Usage:
     uv run python bench/eval_forecast.py --json           # exactly the issue-8 JSON shape
     uv run python bench/eval_forecast.py --quick --json   # uk_hourly only, short history
     uv run python bench/eval_forecast.py --details PATH   # everything (per origin…) as JSON
+    uv run python bench/eval_forecast.py --capacity-only  # the semi-synthetic capacity table
 
 Protocol (issue 8): rolling origin over the last 7 daily cycles, horizon one daily cycle,
 every step scored. Periods are counted in samples: the weekly period is the autocorrelation
@@ -104,9 +105,7 @@ def evaluate_series(name: str, quick: bool) -> dict[str, Any]:
                 "nocd_wape": float(np.sum(np.abs(actual - fc.mean)) / np.sum(np.abs(actual))),
                 "nocd_busy_hour_ape": abs(bh_fc - bh_actual) / bh_actual,
                 "nocd_fit_ms": fit_ms,
-                "nocd_coverage_90": float(
-                    np.mean((actual >= fc.lower) & (actual <= fc.upper))
-                ),
+                "nocd_coverage_90": float(np.mean((actual >= fc.lower) & (actual <= fc.upper))),
                 "snaive_week_mase": float(np.mean(np.abs(actual - snaive)) / scale),
                 "hw_mul_week_mase": float(np.mean(np.abs(actual - hw)) / scale),
                 "hw_fit_s": hw_s,
@@ -134,13 +133,70 @@ def evaluate_series(name: str, quick: bool) -> dict[str, Any]:
 # --- capacity exhaustion (semi-synthetic) ----------------------------------------------------
 
 
+LEADS = (28, 14, 7)  # days before the true crossing at which the forecast is made
+MIN_HISTORY = 28  # the product issues no date on less history (kpi.traffic.MIN_HISTORY_DAYS)
+
+
+def record_days(daily: np.ndarray) -> list[int]:
+    """Days whose value is higher than on every earlier day (NaN days are never records).
+
+    Day T is the *first* day on which ``daily`` reaches ``daily[T]``, so a capacity
+    C = daily[T] / 0.8 makes T the first 80 % crossing; no other day can be a first crossing.
+    """
+    out: list[int] = []
+    best = -np.inf
+    for t, v in enumerate(daily):
+        if np.isfinite(v) and v > best:
+            if t > 0:
+                out.append(t)
+            best = float(v)
+    return out
+
+
+def _score(fc: Any, origin: int, truth: int) -> dict[str, Any]:
+    """One forecast made at ``origin`` (days of history) against the true crossing day."""
+    if fc.days is None:
+        return {"kind": "no date", "reason": fc.reason}
+    if fc.reason == "already above the threshold":
+        return {"kind": "already above", "error": float(origin - 1 - truth)}
+    ahead = truth - (origin - 1)  # days after the last history day
+    high = fc.days_high if fc.days_high is not None else np.inf
+    return {
+        "kind": "dated",
+        "error": float(origin - 1 + fc.days - truth),
+        "in_range": bool(fc.days_low <= ahead <= high),
+    }
+
+
+def _summary(cases: list[dict[str, Any]]) -> dict[str, Any]:
+    dated = [c for c in cases if c["kind"] == "dated"]
+    errors = np.asarray([c["error"] for c in dated])
+    return {
+        "cases": len(cases),
+        "dated": len(dated),
+        "no_date": sum(c["kind"] == "no date" for c in cases),
+        "already_above": sum(c["kind"] == "already above" for c in cases),
+        "median_error_days": float(np.median(errors)) if len(errors) else None,
+        "median_abs_error_days": float(np.median(np.abs(errors))) if len(errors) else None,
+        "within_3_days": (
+            sum(c["kind"] == "dated" and abs(c["error"]) <= 3.0 for c in cases) / len(cases)
+            if cases
+            else None
+        ),
+        "truth_in_90_range": sum(c["in_range"] for c in dated) / len(dated) if dated else None,
+    }
+
+
 def capacity_eval(name: str, quick: bool) -> dict[str, Any]:
     """Semi-synthetic: real series × (1+g)^(t/365) with a capacity whose 80 % day is known.
 
-    Reference level P = median of the weekly maxima of the daily busy-hour p95 of the
-    unscaled series; capacity C = P (1+g)^(T/365) / 0.8 makes day T the true crossing.
-    Origins lie 28, 14 and 7 days before T with ≥ 28 days of history. The unscaled series
-    with C = P / 0.7 (peak at 70 % of capacity, an assumption) must never be reported as
+    Ground truth (docs/performance.md, "Revised ground truth"): the crossing day T is the
+    first day on which the scaled series' own daily busy-hour p95 reaches 80 % of capacity;
+    every record day T of the scaled series gives one capacity C = p95(T) / 0.8. Origins lie
+    28, 14 and 7 days before T with ≥ 28 days of history. For comparison the previous
+    definition is run as well (``old``): reference level P = median of the weekly maxima of
+    the unscaled series, C = P (1+g)^(T/365) / 0.8 for every origin, T possibly beyond the
+    data. The unscaled series with C = P / 0.7 (an assumption) must never be reported as
     exhausting within 30 days.
     """
     y = load(name)
@@ -154,36 +210,40 @@ def capacity_eval(name: str, quick: bool) -> dict[str, Any]:
     out: dict[str, Any] = {"series": name, "days": n_days, "semi_synthetic": True}
     growths = (0.5,) if quick else (0.2, 0.5, 1.0)
     for g in growths:
-        scaled_daily = daily_busy_hours(y * (1.0 + g) ** (days_axis / 365.0), day)[
-            "p95"
-        ].to_numpy()
-        for lead in (28, 14, 7):
-            errors = []
-            for origin in range(28, n_days + 1):
-                crossing = origin + lead
-                capacity = ref * (1.0 + g) ** (crossing / 365.0) / 0.8
+        scaled_daily = daily_busy_hours(y * (1.0 + g) ** (days_axis / 365.0), day)["p95"].to_numpy()
+        records = record_days(scaled_daily)
+        for lead in LEADS:
+            new_cases = []
+            for truth in records:
+                origin = truth - lead
+                if origin < MIN_HISTORY:
+                    continue
+                capacity = scaled_daily[truth] / 0.8
                 fc = capacity_exhaustion(scaled_daily[:origin], capacity, 0.8)
-                if fc.days is None:
-                    errors.append(float("inf"))
-                else:
-                    errors.append((origin - 1 + fc.days) - crossing)
-            err = np.asarray(errors)
-            finite = err[np.isfinite(err)]
-            out[f"g{int(g * 100)}_lead{lead}"] = {
-                "origins": len(err),
-                "no_date": int((~np.isfinite(err)).sum()),
-                "median_abs_error_days": float(np.median(np.abs(finite))) if len(finite) else None,
-                "within_3_days": float(np.mean(np.abs(err) <= 3.0)),
+                new_cases.append({"truth": truth, "origin": origin, **_score(fc, origin, truth)})
+            old_cases = []
+            for origin in range(MIN_HISTORY, n_days + 1):
+                truth = origin + lead
+                capacity = ref * (1.0 + g) ** (truth / 365.0) / 0.8
+                fc = capacity_exhaustion(scaled_daily[:origin], capacity, 0.8)
+                old_cases.append({"truth": truth, "origin": origin, **_score(fc, origin, truth)})
+            key = f"g{round(g * 100)}_lead{lead}"
+            out[key] = {
+                "new": {**_summary(new_cases), "per_case": new_cases},
+                "old": _summary(old_cases),
             }
     false_30 = 0
+    crossed_30 = 0
     origins = 0
-    for origin in range(28, n_days + 1):
+    for origin in range(MIN_HISTORY, n_days + 1):
         fc = capacity_exhaustion(daily[:origin], ref / 0.7, 0.8)
         origins += 1
         if fc.days is not None and fc.days <= 30:
             false_30 += 1
+        crossed_30 += bool(np.nanmax(daily[origin : origin + 31], initial=0.0) >= 0.8 * ref / 0.7)
     out["unscaled_false_exhaust_30d"] = false_30
     out["unscaled_origins"] = origins
+    out["unscaled_origins_that_do_cross_within_30d"] = crossed_30
     return out
 
 
@@ -216,15 +276,70 @@ def hardware() -> str:
     return f"{model}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
 
 
+def print_capacity(capacity: dict[str, Any]) -> None:
+    """The capacity table: new ground truth (first crossing) beside the previous one."""
+    print(
+        "\nCapacity exhaustion, SEMI-SYNTHETIC: real series × (1+g)^(t/365); capacity assumed.\n"
+        "new truth = first day the scaled series' own busy-hour p95 reaches 80 % of capacity;\n"
+        "old truth = level P (median weekly max of the whole unscaled series) × growth.\n"
+        "err = predicted − true day; med = median error of dated cases; |med| = median |error|."
+    )
+    for name, cap in capacity.items():
+        print(f"  {name} ({cap['days']} days)")
+        print(
+            f"    {'g/lead':<12}{'truth':<6}{'cases':>6}{'dated':>6}{'noDate':>7}{'above':>6}"
+            f"{'med':>7}{'|med|':>7}{'≤3d':>6}{'in90':>6}"
+        )
+        for key, v in cap.items():
+            if not key.startswith("g"):
+                continue
+            for label in ("new", "old"):
+                r = v[label]
+                med = "-" if r["median_error_days"] is None else f"{r['median_error_days']:.1f}"
+                mabs = (
+                    "-"
+                    if r["median_abs_error_days"] is None
+                    else f"{r['median_abs_error_days']:.1f}"
+                )
+                w3 = "-" if r["within_3_days"] is None else f"{r['within_3_days']:.0%}"
+                cov = "-" if r["truth_in_90_range"] is None else f"{r['truth_in_90_range']:.0%}"
+                print(
+                    f"    {key:<12}{label:<6}{r['cases']:>6}{r['dated']:>6}{r['no_date']:>7}"
+                    f"{r['already_above']:>6}{med:>7}{mabs:>7}{w3:>6}{cov:>6}"
+                )
+            for c in v["new"]["per_case"]:
+                detail = f"error {c['error']:+.1f} d" if "error" in c else c.get("reason", "")
+                print(f"      new case: T={c['truth']} origin={c['origin']} {c['kind']} {detail}")
+        print(
+            f"    unscaled, capacity = P / 0.7: false 'exhausts within 30 days' "
+            f"{cap['unscaled_false_exhaust_30d']} of {cap['unscaled_origins']} origins "
+            f"(origins whose next 30 days do reach 80 %: "
+            f"{cap['unscaled_origins_that_do_cross_within_30d']})"
+        )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="print exactly the issue-8 JSON")
     parser.add_argument("--quick", action="store_true", help="uk_hourly only, five weeks")
     parser.add_argument("--details", type=Path, help="write every figure as JSON to PATH")
+    parser.add_argument(
+        "--capacity-only", action="store_true", help="only the semi-synthetic capacity table"
+    )
     args = parser.parse_args()
     if not TRAFFIC.exists():
         print(f"traffic data not found under {TRAFFIC}", file=sys.stderr)
         return 2
+    if args.capacity_only:
+        cap_names = ["eu_5min"] if args.quick else ["uk_5min", "eu_5min"]
+        capacity = {name: capacity_eval(name, args.quick) for name in cap_names}
+        if args.details:
+            args.details.write_text(json.dumps({"capacity": capacity}, indent=2))
+        if args.json:
+            print(json.dumps({"capacity": capacity}, indent=2))
+        else:
+            print_capacity(capacity)
+        return 0
     names = ["uk_hourly"] if args.quick else list(SERIES)
     results = {name: evaluate_series(name, args.quick) for name in names}
     public = {
@@ -235,7 +350,7 @@ def main() -> int:
     }
     details: dict[str, Any] = {"series": results, "hardware": hardware()}
     if not args.json or args.details:
-        cap_names = ["uk_5min"] if args.quick else ["uk_5min", "eu_5min"]
+        cap_names = ["eu_5min"] if args.quick else ["uk_5min", "eu_5min"]
         details["capacity"] = {name: capacity_eval(name, args.quick) for name in cap_names}
         details["refit_speed"] = refit_speed(500 if args.quick else 10_000)
     if args.details:
@@ -260,16 +375,7 @@ def main() -> int:
     print("\nper-origin nocd MASE:")
     for name, r in results.items():
         print(f"  {name:<10}" + " ".join(f"{p['nocd_mase']:.3f}" for p in r["per_origin"]))
-    print("\nCapacity exhaustion (semi-synthetic: real series × (1+g)^(t/365); capacity assumed)")
-    for name, cap in details["capacity"].items():
-        print(f"  {name} ({cap['days']} days):")
-        for key, v in cap.items():
-            if key.startswith("g"):
-                print(f"    {key}: {v}")
-        print(
-            f"    unscaled, capacity = reference peak / 0.7: false 'exhausts within 30 days' "
-            f"{cap['unscaled_false_exhaust_30d']} of {cap['unscaled_origins']} origins"
-        )
+    print_capacity(details["capacity"])
     sp = details["refit_speed"]
     print(
         f"\nRefit {sp['links']:,} links (5 weeks of 5-minute history, 7-day forecast): "
