@@ -223,7 +223,9 @@ def _problems(exc: ValidationError, file: str, text: str) -> list[Problem]:
     for error in exc.errors():
         loc = [str(part) for part in error["loc"]]
         field = ".".join(loc) or "(file)"
-        line = lines.get(field) or (lines.get(loc[0]) if loc else None)
+        # the key's own line, else the nearest enclosing table that is in the file
+        prefixes = (".".join(loc[:n]) for n in range(len(loc), 0, -1))
+        line = next((lines[p] for p in prefixes if p in lines), None)
         message = error["msg"]
         if error["type"] == "extra_forbidden":
             message = "unknown setting"

@@ -15,6 +15,11 @@
     objective = 0.999
     schedule = ["mon-sun 00:00-24:00"]
 
+    [[sla.targets.excluded]]          # downtime the customer agreed not to count
+    start = 2024-06-03T02:00:00       # local time in [daemon] timezone, or with an offset
+    end = 2024-06-03T04:00:00
+    reason = "customer's own building work"
+
 Validated once here (pydantic, so ``nocd check-config`` names FILE:LINE); ``kpi/`` receives
 plain dataclasses (:class:`kpi.sla.SlaTarget`, :class:`kpi.dsl_line.StabilityThresholds`)
 built by the ``to_*`` methods. The time zone of reporting periods is ``[daemon] timezone``.
@@ -22,13 +27,24 @@ built by the ``to_*`` methods. The time zone of reporting periods is ``[daemon] 
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from kpi.definitions import KqiKey
 from kpi.dsl_line import ScoreWindow, StabilityThresholds, WideAreaThresholds
+from kpi.intervals import MAX_EPOCH_S, TimeWindow, epoch_s
 from kpi.sla import AtRiskPolicy, PeriodKind, ReportingPeriod, SlaScope, SlaTarget, WeeklySchedule
 
-__all__ = ["KpiSettings", "SlaSettings", "SlaTargetConfig", "StabilityConfig", "WideAreaConfig"]
+__all__ = [
+    "ExcludedDowntimeConfig",
+    "KpiSettings",
+    "SlaSettings",
+    "SlaTargetConfig",
+    "StabilityConfig",
+    "WideAreaConfig",
+]
 
 DAY_S = 86_400
 
@@ -81,6 +97,40 @@ class KpiSettings(_Section):
     wide_area: WideAreaConfig = WideAreaConfig()
 
 
+class ExcludedDowntimeConfig(_Section):
+    """One ``[[sla.targets.excluded]]`` entry: a window this target does not count.
+
+    A TOML local date-time (no offset) is wall-clock time in the reporting time zone
+    (``[daemon] timezone``); one with an offset or ``Z`` is that instant.
+    """
+
+    start: datetime
+    end: datetime
+    reason: str = Field(default="", max_length=200)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ExcludedDowntimeConfig:
+        # a local and an absolute time cannot be ordered before the zone is known
+        start, end = self.start, self.end
+        if (start.tzinfo is None) != (end.tzinfo is None):
+            raise ValueError("start and end must both have a UTC offset or both have none")
+        if end <= start:
+            raise ValueError(f"end {end.isoformat()} is not after start {start.isoformat()}")
+        for moment in (start, end):
+            # ±14 h: room for any UTC offset a local time gets later
+            aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+            if not 14 * 3600 <= epoch_s(aware) < MAX_EPOCH_S - 14 * 3600:
+                raise ValueError(f"{moment.isoformat()} is outside 1970…2106")
+        return self
+
+    def window(self, time_zone: str) -> TimeWindow:
+        """The UTC window; naive values are read in ``time_zone`` (fold 0 at a DST change)."""
+        zone = ZoneInfo(time_zone)
+        start = self.start if self.start.tzinfo else self.start.replace(tzinfo=zone)
+        end = self.end if self.end.tzinfo else self.end.replace(tzinfo=zone)
+        return TimeWindow.from_datetimes(start, end)
+
+
 class SlaTargetConfig(_Section):
     """One ``[[sla.targets]]`` entry: an objective on a KQI for one SLA class."""
 
@@ -92,6 +142,7 @@ class SlaTargetConfig(_Section):
     schedule: list[str] = []  # e.g. ["mon-fri 08:00-18:00"]; empty = 24×7
     at_risk_burn_rate: float = Field(default=1.0, gt=0)
     at_risk_remaining_ratio: float = Field(default=0.25, ge=0, le=1)
+    excluded: list[ExcludedDowntimeConfig] = []  # [[sla.targets.excluded]]
 
     @field_validator("schedule")
     @classmethod
@@ -109,6 +160,12 @@ class SlaTargetConfig(_Section):
             objective=self.objective,
             period=period,
             schedule=WeeklySchedule.parse(*self.schedule) if self.schedule else None,
+            exclusions=tuple(
+                sorted(
+                    (w.window(period.time_zone) for w in self.excluded),
+                    key=lambda w: (w.start, w.end),
+                )
+            ),
             at_risk=AtRiskPolicy(
                 burn_rate=self.at_risk_burn_rate, remaining_ratio=self.at_risk_remaining_ratio
             ),

@@ -5,6 +5,8 @@ The SLA dataset is small and hand-worked (see ``test_service_should_compute_hand
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -13,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from kpi.intervals import TimeWindow
 from nocd.config import Settings
+from nocd.kpi_config import ExcludedDowntimeConfig
 from nocd.kpi_service import compute_period
 from nocd.storage import inventory_repo as inv
 from nocd.storage import kpi_repo, maintenance_repo, poll_repo, rollup_repo
@@ -278,3 +281,47 @@ def test_service_should_compute_hand_worked_kqis_and_sla(session: Session):
     res = s.loc[("residential-availability-internal", "xihu")]
     assert res["maintenance_s"] == 3600
     assert res["down_s"] == 2100 + 2000
+
+
+def test_service_should_apply_a_targets_excluded_downtime_from_config(session: Session):
+    """The hand-worked data with one exclusion on enterprise-availability: 2024-06-01
+    00:31:40–01:01:40 local (P+1900…P+3700), written as a local time in the config.
+
+    L1's outage is P+1000…P+2800: the exclusion takes its last 900 s and 900 s of the uptime
+    after it. xihu: down 900, excluded 1800, up 862 200 − 900 = 861 300, scheduled 862 200.
+    Budget: 0.1 % of (862 200 so far + 20 days = 1 728 000 to come) = 2590.2 s. bj (L4, all
+    unknown) loses 1800 s of unknown the same way. The line-availability KQI is the
+    network's, not the target's: unchanged.
+    """
+    hand_worked(session)
+    base = Settings()
+    targets = [
+        t.model_copy(
+            update={
+                "excluded": [
+                    ExcludedDowntimeConfig(
+                        start=datetime(2024, 6, 1, 0, 31, 40),
+                        end=datetime(2024, 6, 1, 1, 1, 40),
+                        reason="customer's building work",
+                    )
+                ]
+            }
+        )
+        if t.name == "enterprise-availability"
+        else t
+        for t in base.sla.targets
+    ]
+    settings = base.model_copy(update={"sla": base.sla.model_copy(update={"targets": targets})})
+    result = compute_period(session, settings, period=JUNE, now=P + 10 * 86_400)
+    s = result.slas.set_index(["target", "district"])
+    ent = s.loc[("enterprise-availability", "xihu")]
+    got = (ent["up_s"], ent["down_s"], ent["excluded_s"], ent["scheduled_s"])
+    assert got == (861_300, 900, 1800, 862_200)
+    assert ent["error_budget_total"] == pytest.approx(2590.2)
+    assert ent["sli"] == pytest.approx(1 - 900 / 862_200)
+    bj = s.loc[("enterprise-availability", "bj")]
+    assert (bj["unknown_s"], bj["excluded_s"]) == (864_000 - 1800, 1800)
+    res = s.loc[("residential-availability-internal", "xihu")]
+    assert res["excluded_s"] == 0, "other targets keep every second"
+    k = result.kqis.set_index(["kqi", "district", "sla_class"])
+    assert k.loc[("line_availability_ratio", "xihu", "*"), "numerator"] == 2_582_500
