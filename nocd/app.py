@@ -587,6 +587,7 @@ async def _serve(
             district=settings.daemon.district, sessions=sessions, limits=limits_of(settings.central)
         )
         collection.store_poll, collection.record_state = outbox.store_poll, outbox.record_state
+        collection.sync_ports = outbox.sync_ports
         forwarder = Forwarder(outbox, settings.central, OutboxMetrics(app.state.registry))
     if settings.daemon.role is Role.CENTRAL:
         watch = DistrictWatch(

@@ -139,6 +139,7 @@ class Collection:
     # central in the same transaction (nocd.outbox).
     store_poll: Callable[..., object] = poll_repo.store_poll
     record_state: Callable[..., object] = poll_repo.record_state
+    sync_ports: Callable[..., object] = poll_repo.sync_ports
     _known: dict[str, _Known] = field(default_factory=dict)
     _pending: collections.deque[Callable[[Session], object]] = field(
         default_factory=lambda: collections.deque(maxlen=PENDING_MAX)
@@ -285,7 +286,7 @@ class Collection:
         def write(session: Session) -> None:
             self.store_poll(session, record=record)
             if ports is not None:
-                poll_repo.sync_ports(session, device=record.device, ports=ports)
+                self.sync_ports(session, device=record.device, ports=ports)
 
         await asyncio.to_thread(self._write, write)
 

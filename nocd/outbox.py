@@ -20,7 +20,7 @@ import logging
 import math
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import TypeVar
@@ -29,6 +29,7 @@ import httpx
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from collectors.ports import PortInfo
 from nocd import __version__
 from nocd.config import CentralSettings
 from nocd.errors import DeliveryFailed, StorageUnavailable
@@ -109,6 +110,14 @@ class Outbox:
         poll_repo.record_state(session, device=device, state=state, at=at, reason=reason)
         payload = {"device": device, "state": state, "at": at, "reason": reason}
         self._enqueue(session, "state", payload, at)
+
+    def sync_ports(self, session: Session, *, device: str, ports: Sequence[PortInfo]) -> int:
+        """``poll_repo.sync_ports`` plus its outbox item (central's KQIs need the uplinks)."""
+        changed = poll_repo.sync_ports(session, device=device, ports=ports)
+        rows = [[p.ifindex, p.name, p.description, p.speed_bps, p.is_uplink] for p in ports]
+        at = int(time.time())
+        self._enqueue(session, "ports", {"device": device, "at": at, "ports": rows}, at)
+        return changed
 
     def enqueue_snapshot(self, at: int) -> int:
         """Queue every local device verdict for central (after it marked us silent)."""

@@ -15,10 +15,11 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, HTTPException, Request, status
 from pydantic import BaseModel, ConfigDict, Field, FiniteFloat, model_validator
 
+from collectors.ports import PortInfo
 from nocd.api.deps import SessionDep, require_role
 from nocd.metrics import IngestMetrics
 from nocd.storage import district_repo, kpi_repo
-from nocd.storage.district_repo import IngestRecord, Snapshot, StateChange
+from nocd.storage.district_repo import IngestRecord, PortsChange, Snapshot, StateChange
 from nocd.storage.poll_repo import PollRecord
 from nocd.storage.tokens import TokenRecord, TokenRole
 
@@ -27,6 +28,7 @@ __all__ = ["MAX_BATCH_ITEMS", "IngestBatch", "IngestResponse", "router"]
 MAX_BATCH_ITEMS = 5000
 MAX_VALUES = 200_000  # values in one poll item (a 2,000-line DSLAM × 100 metrics)
 MAX_STATES = 100_000  # devices in one snapshot
+MAX_PORTS = 10_000  # ports of one device
 
 router = APIRouter(prefix="/api/v1", tags=["two tiers"])
 
@@ -99,7 +101,37 @@ class SnapshotItem(_Item):
         return Snapshot(at=self.at, states=self.states)
 
 
-Item = Annotated[PollItem | StateItem | SnapshotItem, Field(discriminator="kind")]
+PortName = Annotated[str, Field(max_length=200)]
+PortRow = tuple[
+    Annotated[int, Field(ge=0, le=2**31 - 1)],  # ifIndex
+    PortName | None,  # ifName
+    Annotated[str, Field(max_length=4000)] | None,  # ifAlias or ifDescr
+    Annotated[int, Field(ge=0, le=2**63 - 1)] | None,  # speed, bit/s
+    bool,  # an uplink by the operator's naming
+]
+
+
+class PortsItem(_Item):
+    """The ports of one device as its last interface walk found them (after a change)."""
+
+    kind: Literal["ports"]
+    device: DeviceName
+    at: Epoch
+    ports: list[PortRow] = Field(max_length=MAX_PORTS)
+
+    def record(self) -> PortsChange:
+        """The storage form."""
+        return PortsChange(
+            device=self.device,
+            at=self.at,
+            ports=tuple(
+                PortInfo(ifindex=i, name=n, description=d, speed_bps=s, is_uplink=u)
+                for i, n, d, s, u in self.ports
+            ),
+        )
+
+
+Item = Annotated[PollItem | StateItem | SnapshotItem | PortsItem, Field(discriminator="kind")]
 
 
 class IngestBatch(BaseModel):
@@ -130,8 +162,8 @@ class IngestResponse(BaseModel):
 
 
 def _state_at(record: IngestRecord) -> int | None:
-    """When a state change or snapshot took effect (``None`` for a poll)."""
-    return None if isinstance(record, PollRecord) else record.at
+    """When a state change or snapshot took effect (``None`` for polls and ports)."""
+    return record.at if isinstance(record, StateChange | Snapshot) else None
 
 
 DistrictToken = Annotated[TokenRecord, Depends(require_role(TokenRole.DISTRICT))]
@@ -162,7 +194,10 @@ def ingest(
     # computed past the earliest one are stale (late samples are found by the rollups).
     # Items above the old high-water mark (the ones applied) are the batch's tail.
     fresh = items[result.duplicates :]
-    if changes := [at for _, record in fresh if (at := _state_at(record)) is not None]:
+    changes = [at for _, record in fresh if (at := _state_at(record)) is not None]
+    if result.came_back and (silent := kpi_repo.silent_since(session, batch.district)):
+        changes.append(silent)  # its "unknown" placeholders give way to its own record
+    if changes:
         kpi_repo.mark_dirty_from(session, min(changes))
     session.commit()
     metrics: IngestMetrics | None = getattr(request.app.state, "ingest_metrics", None)

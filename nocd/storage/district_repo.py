@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from collectors.ports import PortInfo
 from nocd.storage import poll_repo
 from nocd.storage.ingest import SAMPLE_COLUMNS, copy_rows
 from nocd.storage.models import Device, DeviceStatus, District, DistrictEvent, DistrictStatus
@@ -27,6 +28,7 @@ from nocd.storage.poll_repo import PollRecord, UnknownDeviceError
 __all__ = [
     "DistrictStatusRecord",
     "IngestResult",
+    "PortsChange",
     "SilentDistrict",
     "Snapshot",
     "StateChange",
@@ -56,7 +58,16 @@ class Snapshot:
     states: Sequence[tuple[str, str, str]]  # (device, state, reason)
 
 
-IngestRecord = PollRecord | StateChange | Snapshot
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PortsChange:
+    """The ports of one device after the district's interface walk found a change."""
+
+    device: str
+    at: int
+    ports: Sequence[PortInfo]
+
+
+IngestRecord = PollRecord | StateChange | Snapshot | PortsChange
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -201,8 +212,10 @@ def _device_ids(session: Session, names: Sequence[str]) -> dict[str, int]:
     return {name: device_id for name, device_id in rows}
 
 
-def _apply(session: Session, record: StateChange | Snapshot) -> None:
-    if isinstance(record, StateChange):
+def _apply(session: Session, record: StateChange | Snapshot | PortsChange) -> None:
+    if isinstance(record, PortsChange):
+        poll_repo.sync_ports(session, device=record.device, ports=record.ports)
+    elif isinstance(record, StateChange):
         poll_repo.record_state(
             session, device=record.device, state=record.state, at=record.at, reason=record.reason
         )

@@ -18,14 +18,15 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import delete, func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, and_, delete, exists, func, not_, select, update
+from sqlalchemy.orm import Session, aliased
 
 from nocd.storage.ingest import copy_frame
 from nocd.storage.models import (
     Customer,
     Device,
     DeviceStateEvent,
+    DistrictEvent,
     KpiPeriod,
     KqiResult,
     Line,
@@ -57,6 +58,7 @@ __all__ = [
     "rollup_watermark",
     "save_line_kpis",
     "save_period",
+    "silent_since",
     "uplink_inventory",
 ]
 
@@ -200,22 +202,59 @@ def uplink_inventory(session: Session) -> pd.DataFrame:
     return frame
 
 
+def _superseded_silence() -> ColumnElement[bool]:
+    """True for a device event central wrote because the device's district fell silent
+    (``district_repo.mark_silent``: ``unknown`` at the second of a ``silent`` district
+    event) when the district has come back since.
+
+    The district kept its own timeline while central could not hear it, and its outbox
+    delivers that history in order before it is marked ``ok`` again; from then on the
+    district's events are the record of that time, and central's placeholder would only
+    hide them. While the district is still silent the ``unknown`` stands.
+    """
+    silent = aliased(DistrictEvent)
+    back = aliased(DistrictEvent)
+    return and_(
+        DeviceStateEvent.state == "unknown",
+        exists().where(
+            Device.id == DeviceStateEvent.device_id,
+            silent.district == Device.district_id,
+            silent.state == "silent",
+            silent.ts == DeviceStateEvent.ts,
+            back.district == silent.district,
+            back.state == "ok",
+            back.id > silent.id,  # written after it: the district came back since
+        ),
+    )
+
+
 def device_events(session: Session, *, start: int, end: int) -> pd.DataFrame:
     """State events ``entity`` (device id), ``ts``, ``state`` in ``[start, end)``, plus each
-    device's last event before ``start`` (so the window does not start unknown)."""
+    device's last event before ``start`` (so the window does not start unknown).
+
+    Central's placeholders for a silent district that has come back are left out
+    (:func:`_superseded_silence`), so that central computes from the district's record,
+    as an all-in-one nocd would from the same data.
+    """
+    kept = not_(_superseded_silence())
     last_before = (
         select(DeviceStateEvent.device_id, func.max(DeviceStateEvent.ts).label("ts"))
-        .where(DeviceStateEvent.ts < start)
+        .where(DeviceStateEvent.ts < start, kept)
         .group_by(DeviceStateEvent.device_id)
         .subquery()
     )
-    before = select(DeviceStateEvent.device_id, DeviceStateEvent.ts, DeviceStateEvent.state).join(
-        last_before,
-        (DeviceStateEvent.device_id == last_before.c.device_id)
-        & (DeviceStateEvent.ts == last_before.c.ts),
+    before = (
+        select(DeviceStateEvent.device_id, DeviceStateEvent.ts, DeviceStateEvent.state)
+        .join(
+            last_before,
+            (DeviceStateEvent.device_id == last_before.c.device_id)
+            & (DeviceStateEvent.ts == last_before.c.ts),
+        )
+        .where(kept)
+        .order_by(DeviceStateEvent.id)
     )
     inside = select(DeviceStateEvent.device_id, DeviceStateEvent.ts, DeviceStateEvent.state).where(
-        DeviceStateEvent.ts >= start, DeviceStateEvent.ts < end
+        DeviceStateEvent.ts >= start, DeviceStateEvent.ts < end, kept
     )
     rows = [*session.execute(before).all(), *session.execute(inside.order_by(DeviceStateEvent.id))]
     frame = _frame(rows, ("entity", "ts", "state"))
@@ -339,6 +378,15 @@ def mark_dirty_from(session: Session, instant: int) -> int:
         .values(dirty=True)
     )
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def silent_since(session: Session, district: str) -> int | None:
+    """When ``district`` last fell silent (its newest ``silent`` event), if ever."""
+    return session.scalar(
+        select(func.max(DistrictEvent.ts)).where(
+            DistrictEvent.district == district, DistrictEvent.state == "silent"
+        )
+    )
 
 
 def dirty_periods(session: Session) -> list[PeriodRecord]:

@@ -24,7 +24,8 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from kpi.intervals import TimeWindow
+from collectors.ports import PortInfo
+from kpi.intervals import MAX_EPOCH_S, TimeWindow
 from nocd.app import create_app
 from nocd.config import CentralSettings, DaemonSettings, Role, Settings
 from nocd.districts import DistrictWatch
@@ -39,6 +40,7 @@ from nocd.storage.models import (
     DistrictEvent,
     DistrictStatus,
     OutboxItem,
+    Port,
     Sample,
 )
 from nocd.storage.outbox_repo import OutboxLimits
@@ -622,3 +624,95 @@ async def test_late_state_events_mark_the_kpi_periods_computed_past_them_dirty(
     )
     assert (await _post(client, tokens["xihu"], _batch(outbox))).status_code == 200
     assert _dirty(central_db) == []
+
+
+async def test_a_districts_backlog_supersedes_centrals_silence_placeholders_for_kpis(
+    outbox: Outbox, client: httpx.AsyncClient, tokens: dict[str, str], central_db
+) -> None:
+    """While xihu is silent, its devices are ``unknown`` at central, also for KQIs. Once it
+    is back, its own record of that time counts (as in an all-in-one nocd on the district's
+    data): here dslam-01 went down at the district during the silence. A period computed
+    meanwhile is marked dirty by the come-back itself."""
+    _write(outbox, lambda s: outbox.record_state(s, device="xihu-dslam-01", state="up", at=100))
+    assert (await _post(client, tokens["xihu"], _batch(outbox))).status_code == 200
+    with central_db() as session:
+        last_seen = session.get(DistrictStatus, "xihu").last_seen_at
+        kpi_repo.save_period(
+            session,
+            start=0,
+            end=MAX_EPOCH_S - 1,
+            evaluated_until=last_seen + 5,
+            computed_at=last_seen + 5,
+            kqis=pd.DataFrame(),
+            slas=pd.DataFrame(),
+        )
+        session.commit()
+    watch = DistrictWatch(
+        sessions=central_db, silent_after_s=1, started_at=0, wall_clock=lambda: last_seen + 2
+    )
+    assert "xihu" in [d.district for d in await watch.check()]
+
+    def timeline() -> list[tuple[int, str]]:
+        with central_db() as session:
+            ids = {d.id: d.name for d in session.scalars(select(Device))}
+            events = kpi_repo.device_events(session, start=50, end=MAX_EPOCH_S - 1)
+        return [
+            (int(ts), state)
+            for entity, ts, state in events.itertuples(index=False)
+            if ids[int(entity)] == "xihu-dslam-01"
+        ]
+
+    assert timeline() == [(100, "up"), (last_seen + 2, "unknown")], "silent: unknown stands"
+    assert _dirty(central_db) == []
+    # The district's record of the silence arrives with its backlog: central stops guessing.
+    _write(
+        outbox,
+        lambda s: outbox.record_state(s, device="xihu-dslam-01", state="down", at=last_seen + 3),
+    )
+    answer = (await _post(client, tokens["xihu"], _batch(outbox))).json()
+    assert answer["resync"] is True, "back from silence"
+    assert timeline() == [(100, "up"), (last_seen + 3, "down")]
+    assert _dirty(central_db) == [0], "the come-back marks what was computed past the silence"
+
+
+async def test_a_districts_port_inventory_reaches_central_with_its_uplinks(
+    outbox: Outbox, client: httpx.AsyncClient, tokens: dict[str, str], central_db
+) -> None:
+    """Central's uplink KQIs need ``ports.is_uplink``, which only the district's interface
+    walk finds: the outbox carries each change, and a resend changes nothing."""
+    ports = [
+        PortInfo(ifindex=1, name="adsl-0/1", description="line 1", speed_bps=None, is_uplink=False),
+        PortInfo(
+            ifindex=49,
+            name="xe-0/1/1",
+            description="uplink agg-01",
+            speed_bps=10**10,
+            is_uplink=True,
+        ),
+    ]
+    _write(outbox, lambda s: outbox.sync_ports(s, device="xihu-dslam-01", ports=ports))
+    body = _batch(outbox)
+    assert (await _post(client, tokens["xihu"], body)).json()["applied"] == 1
+
+    def stored() -> list[tuple[str, int, str | None, int | None, bool]]:
+        with central_db() as session:
+            rows = session.execute(
+                select(Device.name, Port.ifindex, Port.description, Port.speed_bps, Port.is_uplink)
+                .join(Device, Device.id == Port.device_id)
+                .order_by(Port.ifindex)
+            )
+            return [tuple(r) for r in rows]  # type: ignore[misc]
+
+    expected = [
+        ("xihu-dslam-01", 1, "line 1", None, False),
+        ("xihu-dslam-01", 49, "uplink agg-01", 10**10, True),
+    ]
+    assert stored() == expected
+    assert (await _post(client, tokens["xihu"], body)).json()["duplicates"] == 1
+    assert stored() == expected
+    with central_db() as session:
+        assert kpi_repo.uplink_inventory(session)["ifindex"].tolist() == [49]
+    # A port that vanished from the walk vanishes at central too.
+    _write(outbox, lambda s: outbox.sync_ports(s, device="xihu-dslam-01", ports=ports[1:]))
+    assert (await _post(client, tokens["xihu"], _batch(outbox))).status_code == 200
+    assert stored() == expected[1:]
