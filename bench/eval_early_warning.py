@@ -14,12 +14,14 @@ costs fpWeight × S((i − right_prev) / (width_prev − 1)) (−fpWeight before
 S = −1 from 3 widths on); one threshold per profile is chosen over the whole corpus (NAB's
 single-threshold optimisation, here an exact sweep); normalised = 100 (S − S_null) /
 (S_perfect − S_null) with S_null = −fnWeight × windows and S_perfect = tpWeight × windows.
-The detector (``kpi.anomaly.SkylineDetector``, the earthgecko Skyline ensemble with a
-trailing one-week window) has its parameters fixed from the sampling interval only; they were
-written down in docs/traffic.md before the corpus was scored, and labels are used for nothing
-but that threshold. ``--check-scorer`` re-scores NAB's published "random" detector (seed 42
-per file, reproduced exactly) at its published threshold and compares every file's score
-and counts with published_scores/, which validates this scorer.
+Detectors (``--detector``): ``cad`` (default), ``kpi.cad.CadDetector``, CAD OSE with its
+published constants and NAB's wrapper conventions (value range = the file's min..max,
+rest period = floor(0.15 n) / 5 rows); its per-file counts and scores at NAB's published
+contextOSE thresholds are compared with published_scores/ (a reproduction of the published
+result files also validates this scorer). ``skyline``: ``kpi.anomaly.SkylineDetector``, the
+earthgecko Skyline ensemble with a trailing one-week window, parameters from the sampling
+interval only. Labels are used for nothing but NAB's single threshold. ``--check-scorer``
+re-scores NAB's published "random" detector at its published threshold.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from kpi.anomaly import DetectorConfig, SkylineConfig, score_series, skyline_score_series
+from kpi.cad import CadConfig, CadDetector, nab_rest_period
 from kpi.forecast import ForecastConfig, estimate_periods, fit_forecaster
 from kpi.trend import TrendConfig, detect_rate_increase
 
@@ -47,7 +50,12 @@ REPO = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("NOCD_SHARED_DIR", REPO.parent / "shared"))
 NAB = SHARED / "data" / "nab"
 TRAFFIC = SHARED / "data" / "traffic"
-DETECTOR = "nocdSkyline"  # NAB splits names at "_": none here
+DETECTORS = {"cad": "nocdCadOse", "skyline": "nocdSkyline"}  # NAB splits names at "_"
+PUBLISHED_KEY = {"cad": "contextOSE"}  # NAB's own run of the same algorithm
+# Memory cap of the service's detector (kpi.cad.CadConfig.max_contexts, [traffic]
+# anomaly_max_contexts): fixed before scoring; files whose uncapped run exceeds it are also
+# scored capped, for disclosure.
+CAD_MAX_CONTEXTS = 4096
 PROFILES = {
     "standard": {"tp": 1.0, "fp": 0.11, "fn": 1.0},
     "reward_low_FP_rate": {"tp": 1.0, "fp": 0.22, "fn": 1.0},
@@ -121,9 +129,7 @@ def prepare_file(
         width = hi - lo + 1
         idx = np.arange(lo, hi + 1)
         win[idx] = first_id + w
-        tp_value[idx] = _scaled_sigmoid(-(hi - idx + 1) / width) / _scaled_sigmoid(
-            np.array(-1.0)
-        )
+        tp_value[idx] = _scaled_sigmoid(-(hi - idx + 1) / width) / _scaled_sigmoid(np.array(-1.0))
     prev_right, prev_width = -1, 0
     bi = 0
     for i in range(n):
@@ -209,48 +215,67 @@ def score_at(f: ScoredFile, threshold: float, profile: dict[str, float]) -> dict
     }
 
 
-def _detect_file(args: tuple[str, str]) -> tuple[str, pd.DataFrame, np.ndarray]:
-    rel, data_dir = args
+def cad_nab_config(values: np.ndarray, max_contexts: int | None = None) -> CadConfig:
+    """CAD OSE as NAB runs it: published constants, the file's range, ⌊0.15 n⌋ / 5 rest."""
+    return CadConfig(
+        min_value=float(np.min(values)),
+        max_value=float(np.max(values)),
+        rest_period=nab_rest_period(len(values)),
+        max_contexts=max_contexts,
+    )
+
+
+def _run_cad(values: np.ndarray, config: CadConfig) -> tuple[np.ndarray, int, int]:
+    det = CadDetector(config)
+    scores = np.zeros(len(values))
+    peak = 0
+    for i, v in enumerate(values):
+        scores[i] = det.update(float(v))[0]
+        peak = max(peak, det.contexts)
+    return scores, peak, det.replacements
+
+
+@dataclass
+class Detected:
+    """One file's detector output."""
+
+    rel: str
+    frame: pd.DataFrame
+    scores: np.ndarray
+    cpu_s: float
+    peak_contexts: int = 0
+    capped: np.ndarray | None = None  # CAD with the memory cap, when the cap bound
+
+
+def _detect_file(args: tuple[str, str, str]) -> Detected:
+    rel, data_dir, detector = args
     frame = pd.read_csv(Path(data_dir) / rel)
+    values = frame["value"].to_numpy(np.float64)
+    t0 = time.process_time()
+    if detector == "cad":
+        scores, peak, _ = _run_cad(values, cad_nab_config(values))
+        cpu = time.process_time() - t0
+        capped = None
+        if peak > CAD_MAX_CONTEXTS:
+            capped, _, _ = _run_cad(values, cad_nab_config(values, CAD_MAX_CONTEXTS))
+        return Detected(rel, frame, scores, cpu, peak, capped)
     ts = pd.to_datetime(frame["timestamp"])
     step = float(np.median(np.diff(ts.to_numpy()).astype("timedelta64[s]").astype(np.float64)))
-    scores, _ = skyline_score_series(frame["value"].to_numpy(np.float64), detector_config(step))
-    return rel, frame, scores
+    scores, _ = skyline_score_series(values, detector_config(step))
+    return Detected(rel, frame, scores, time.process_time() - t0)
 
 
-def run_nab(quick: bool, results_dir: Path | None) -> dict[str, object]:
-    """Run the detector on the corpus, optionally write NAB result files, and score."""
-    windows = json.loads((NAB / "labels" / "combined_windows.json").read_text())
-    names = sorted(windows) if not quick else [n for n in QUICK_FILES if n in windows]
-    t0 = time.perf_counter()
-    with ProcessPoolExecutor(max_workers=min(2, os.cpu_count() or 1)) as pool:
-        outputs = list(pool.map(_detect_file, [(n, str(NAB / "data")) for n in names]))
-    detect_s = time.perf_counter() - t0
-    rows = sum(len(frame) for _, frame, _ in outputs)
+def _score_corpus(
+    windows: dict[str, list[list[str]]], outputs: list[tuple[str, pd.Series, np.ndarray]]
+) -> tuple[dict[str, object], list[ScoredFile]]:
+    """NAB scores of one set of result columns: the three profiles, hits, FP rows, lead."""
     files = []
     next_id = 0
-    for rel, frame, scores in outputs:
-        if results_dir is not None:
-            category, fname = rel.split("/")
-            out = results_dir / DETECTOR / category / f"{DETECTOR}_{fname}"
-            out.parent.mkdir(parents=True, exist_ok=True)
-            pd.DataFrame(
-                {
-                    "timestamp": frame["timestamp"],
-                    "value": frame["value"],
-                    "anomaly_score": np.round(scores, 9),
-                    "label": 0,
-                }
-            ).to_csv(out, index=False)
-        files.append(prepare_file(rel, frame["timestamp"], scores, windows[rel], next_id))
+    for rel, timestamps, scores in outputs:
+        files.append(prepare_file(rel, timestamps, scores, windows[rel], next_id))
         next_id += len(windows[rel])
-    n_windows = sum(len(windows[n]) for n in names)
-    result: dict[str, object] = {
-        "files": len(names),
-        "windows": n_windows,
-        "rows": rows,
-        "detect_us_per_row": 1e6 * detect_s / max(rows, 1) * min(2, os.cpu_count() or 1),
-    }
+    n_windows = sum(len(windows[rel]) for rel, _, _ in outputs)
+    result: dict[str, object] = {}
     for pname, prof in PROFILES.items():
         raw, thr = sweep(files, prof)
         null = -prof["fn"] * n_windows
@@ -272,6 +297,110 @@ def run_nab(quick: bool, results_dir: Path | None) -> dict[str, object]:
     result["windows_hit"] = hit
     result["fp_rows"] = fp_rows
     result["median_lead_rows"] = float(np.median(leads)) if leads else None
+    return result, files
+
+
+def compare_published(files: list[ScoredFile], key: str) -> dict[str, object]:
+    """Per-file score and TP/FP/FN row counts at NAB's published thresholds vs published_scores/.
+
+    Identical counts and scores on every file mean both the detector's result files and this
+    scorer reproduce NAB's published run.
+    """
+    thresholds = json.loads((NAB / "config" / "thresholds.json").read_text())[key]
+    by_name = {f.name: f for f in files}
+    out: dict[str, object] = {}
+    for pname, prof in PROFILES.items():
+        pub = pd.read_csv(NAB / "published_scores" / f"{key}_{pname}_scores.csv")
+        pub = pub[pub["File"].notna() & (pub["Detector"] == key)]
+        thr = float(thresholds[pname]["threshold"])
+        worst = 0.0
+        mismatched: list[str] = []
+        ours_total = pub_total = 0.0
+        compared = 0
+        for _, row in pub.iterrows():
+            f = by_name.get(str(row["File"]))
+            if f is None:
+                continue
+            compared += 1
+            s = score_at(f, thr, prof)
+            det = f.scores >= thr
+            counts = (
+                int((det & (f.window >= 0)).sum()),
+                int((det & (f.window < 0)).sum()),
+                int((~det & (f.window >= 0)).sum()),
+            )
+            worst = max(worst, abs(float(s["score"]) - float(row["Score"])))
+            if counts != (row["TP"], row["FP"], row["FN"]):
+                mismatched.append(str(row["File"]))
+            ours_total += float(s["score"])
+            pub_total += float(row["Score"])
+        out[pname] = {
+            "files": compared,
+            "max_abs_score_diff": worst,
+            "files_with_count_mismatch": len(mismatched),
+            "mismatched_files": mismatched,
+            "total_ours": ours_total,
+            "total_published": pub_total,
+        }
+    return out
+
+
+def run_nab(quick: bool, results_dir: Path | None, detector: str = "cad") -> dict[str, object]:
+    """Run the detector on the corpus, optionally write NAB result files, and score."""
+    windows = json.loads((NAB / "labels" / "combined_windows.json").read_text())
+    names = sorted(windows) if not quick else [n for n in QUICK_FILES if n in windows]
+    name = DETECTORS[detector]
+    t0 = time.perf_counter()
+    workers = min(2, os.cpu_count() or 1)
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        outputs = list(pool.map(_detect_file, [(n, str(NAB / "data"), detector) for n in names]))
+    detect_s = time.perf_counter() - t0
+    rows = sum(len(d.frame) for d in outputs)
+    if results_dir is not None:
+        for d in outputs:
+            category, fname = d.rel.split("/")
+            out = results_dir / name / category / f"{name}_{fname}"
+            out.parent.mkdir(parents=True, exist_ok=True)
+            pd.DataFrame(
+                {
+                    "timestamp": d.frame["timestamp"],
+                    "value": d.frame["value"],
+                    "anomaly_score": np.round(d.scores, 12),
+                    "label": 0,
+                }
+            ).to_csv(out, index=False)
+    scored, files = _score_corpus(
+        windows, [(d.rel, d.frame["timestamp"], d.scores) for d in outputs]
+    )
+    result: dict[str, object] = {
+        "detector": name,
+        "files": len(names),
+        "windows": sum(len(windows[n]) for n in names),
+        "rows": rows,
+        "detect_us_per_row": 1e6 * detect_s / max(rows, 1) * workers,
+        "cpu_us_per_row": 1e6 * sum(d.cpu_s for d in outputs) / max(rows, 1),
+        **scored,
+    }
+    if detector == "cad":
+        peaks = [d.peak_contexts for d in outputs]
+        result["contexts_max"] = max(peaks)
+        result["contexts_median"] = float(np.median(peaks))
+        bound = [d for d in outputs if d.capped is not None]
+        capped: dict[str, object] = {"max_contexts": CAD_MAX_CONTEXTS, "files_bound": len(bound)}
+        if bound:
+            capped_scores, _ = _score_corpus(
+                windows,
+                [
+                    (d.rel, d.frame["timestamp"], d.capped if d.capped is not None else d.scores)
+                    for d in outputs
+                ],
+            )
+            capped.update(capped_scores)
+        else:
+            capped["note"] = "the cap never bound: scores identical to the uncapped run"
+        result["capped"] = capped
+    if detector in PUBLISHED_KEY:
+        result["published_comparison"] = compare_published(files, PUBLISHED_KEY[detector])
     return result
 
 
@@ -328,7 +457,7 @@ def check_scorer() -> dict[str, object]:
 # --- ISP series: alert rate on unaltered traffic -------------------------------------------
 
 
-def isp_alerts(name: str) -> dict[str, object]:
+def isp_alerts(name: str, measure_memory: bool = False) -> dict[str, object]:
     """Run the detector against a daily-refitted forecast band on an unaltered ISP series."""
     fname, nominal = ISP_SERIES[name]
     y = pd.read_csv(TRAFFIC / fname).iloc[:, 1].to_numpy(np.float64)
@@ -351,6 +480,7 @@ def isp_alerts(name: str) -> dict[str, object]:
     sky_cfg = SkylineConfig(window=week, day=day, hour=max(1, round(day / 24)), refractory=day // 2)
     _, sky_events = skyline_score_series(y, sky_cfg)
     sky_events = [e for e in sky_events if e.index >= 2 * day]
+    cad = cad_isp(y, week, measure_memory)
     return {
         "alerts": len(events),
         "weeks": round(weeks, 2),
@@ -358,7 +488,59 @@ def isp_alerts(name: str) -> dict[str, object]:
         "kinds": sorted({str(e.kind) for e in events}),
         "skyline_alerts": len(sky_events),
         "skyline_alerts_per_link_week": len(sky_events) / weeks if weeks else None,
+        **cad,
     }
+
+
+def cad_isp(y: np.ndarray, week: int, measure_memory: bool) -> dict[str, object]:
+    """CAD OSE as the service runs it: primed silently on one week, range from that week.
+
+    Alerts (score ≥ the published standard threshold; CAD's 10 h rest period) are counted
+    after the priming week. With ``measure_memory`` the detector's Python heap is traced
+    (tracemalloc), with and without the service's context cap.
+    """
+    import tracemalloc
+
+    prime = y[:week]
+    config = CadConfig(
+        min_value=float(np.nanmin(prime)),
+        max_value=float(np.nanmax(prime)),
+        max_contexts=CAD_MAX_CONTEXTS,
+    )
+    if measure_memory:
+        tracemalloc.start()
+    base = tracemalloc.get_traced_memory()[0] if measure_memory else 0
+    det = CadDetector(config)
+    events = []
+    t0 = time.process_time()
+    peak_contexts = 0
+    for i, v in enumerate(y):
+        _, ev = det.update(float(v))
+        peak_contexts = max(peak_contexts, det.contexts)
+        if ev is not None and i >= week:
+            events.append(ev)
+    cpu = time.process_time() - t0
+    out: dict[str, object] = {}
+    if measure_memory:
+        current, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        out["cad_memory_mb"] = (current - base) / 1e6
+        out["cad_memory_peak_mb"] = (peak - base) / 1e6
+    else:
+        out["cad_cpu_us_per_sample"] = 1e6 * cpu / max(len(y), 1)
+    weeks = (len(y) - week) / week
+    out.update(
+        {
+            "cad_alerts": len(events),
+            "cad_weeks": round(weeks, 2),
+            "cad_alerts_per_link_week": len(events) / weeks if weeks > 0 else None,
+            "cad_kinds": sorted({str(e.kind) for e in events}),
+            "cad_contexts": det.contexts,
+            "cad_contexts_peak": peak_contexts,
+            "cad_replacements": det.replacements,
+        }
+    )
+    return out
 
 
 # --- fault trend: semi-synthetic daily counts ----------------------------------------------
@@ -410,6 +592,9 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="3 NAB files, one ISP series")
     parser.add_argument("--nab-results", type=Path, help="write NAB result files under DIR")
     parser.add_argument(
+        "--detector", choices=sorted(DETECTORS), default="cad", help="detector scored on NAB"
+    )
+    parser.add_argument(
         "--check-scorer",
         action="store_true",
         help="only re-score NAB's random detector against its published per-file scores",
@@ -421,17 +606,20 @@ def main() -> int:
     if args.check_scorer:
         print(json.dumps(check_scorer(), indent=2))
         return 0
-    nab = run_nab(args.quick, args.nab_results)
-    isp = {name: isp_alerts(name) for name in (["eu_5min"] if args.quick else ISP_SERIES)}
+    nab = run_nab(args.quick, args.nab_results, args.detector)
+    isp = {
+        name: isp_alerts(name, measure_memory=not args.quick and name == "uk_5min")
+        for name in (["eu_5min"] if args.quick else ISP_SERIES)
+    }
     trend = fault_trend(args.quick)
-    report = {"detector": DETECTOR, "nab": nab, "isp": isp, "fault_trend": trend}
+    report = {"detector": DETECTORS[args.detector], "nab": nab, "isp": isp, "fault_trend": trend}
     if args.json:
         print(json.dumps(report, indent=2, default=float))
         return 0
     print(f"NAB v1.1 ({nab['files']} files, {nab['windows']} windows, {nab['rows']} rows)")
     print(f"{'detector':<28}{'standard':>10}{'low FP':>10}{'low FN':>10}")
     print(
-        f"{DETECTOR:<28}{nab['standard']:>10.1f}{nab['reward_low_FP_rate']:>10.1f}"
+        f"{DETECTORS[args.detector]:<28}{nab['standard']:>10.1f}{nab['reward_low_FP_rate']:>10.1f}"
         f"{nab['reward_low_FN_rate']:>10.1f}"
     )
     for ref, vals in (
@@ -448,9 +636,12 @@ def main() -> int:
     )
     print("\nISP series (unaltered), detector on the daily-refitted forecast band:")
     for name, r in isp.items():
-        print(f"  {name}: {r['alerts']} alerts in {r['weeks']} weeks "
-              f"= {r['alerts_per_link_week']:.2f} per link per week {r['kinds']}; "
-              f"Skyline on the raw series: {r['skyline_alerts']} alerts")
+        print(
+            f"  {name}: {r['alerts']} alerts in {r['weeks']} weeks "
+            f"= {r['alerts_per_link_week']:.2f} per link per week {r['kinds']}; "
+            f"Skyline on the raw series: {r['skyline_alerts']} alerts; "
+            f"CAD OSE: {r['cad_alerts']} in {r['cad_weeks']} weeks"
+        )
     print("\nFault trend (semi-synthetic negative-binomial daily counts):")
     print(f"  false alarms per year: {trend['false_alarms_per_year']:.2f}")
     for key in ("rise_25pct", "rise_50pct", "rise_100pct"):
