@@ -123,6 +123,23 @@ def test_daily_busy_hours_align_days_to_the_end():
     assert abs(int(frame["start"].iloc[0]) + 6 - 72) <= 1
 
 
+def test_daily_busy_hours_equal_busy_hour_day_by_day_with_gaps():
+    """All days at once give what busy_hour gives per day, gaps and sparse days included.
+
+    Day 3 is 60 % missing (dropped: more than half), day 5 has a gap inside its busy hour.
+    """
+    rng = np.random.default_rng(4)
+    y = _seasonal(2)[: 9 * DAY] * rng.uniform(0.9, 1.1, 9 * DAY)
+    y[3 * DAY : 3 * DAY + int(0.6 * DAY)] = np.nan
+    y[5 * DAY + 70] = np.nan
+    frame = daily_busy_hours(y, DAY)
+    assert list(frame["day"]) == [0, 1, 2, 4, 5, 6, 7, 8]
+    for row in frame.itertuples():
+        bh = busy_hour(y[row.day * DAY : (row.day + 1) * DAY])
+        assert (row.start, row.mean, row.p95) == (bh.start, bh.mean, bh.p95), row.day
+    assert daily_busy_hours(y[: DAY - 1], DAY).empty
+
+
 def test_no_exhaustion_date_with_less_than_four_weeks():
     fc = capacity_exhaustion(np.linspace(50, 79, 27), link_speed=100.0)
     assert fc.days is None
