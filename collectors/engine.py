@@ -238,7 +238,9 @@ class SnmpClient:
     @classmethod
     async def create(cls) -> Self:
         """Create the client and its engine inside the running event loop."""
-        return cls(SnmpEngine())
+        engine = SnmpEngine()
+        _drop_malformed_datagrams(engine)
+        return cls(engine)
 
     async def __aenter__(self) -> Self:
         return self
@@ -481,6 +483,30 @@ class SnmpClient:
     def _protocol_error(target: SnmpTarget, rsp: _Response, oids: list[str]) -> SnmpProtocolError:
         oid = oids[rsp.index - 1] if 1 <= rsp.index <= len(oids) else None
         return SnmpProtocolError(target.host, rsp.status or "unknown", rsp.index, oid)
+
+
+def _drop_malformed_datagrams(engine: Any) -> None:
+    """Make the engine drop a datagram it cannot decode instead of raising into the loop.
+
+    pysnmp 7.1 / pyasn1 0.6 raise ``TypeError`` (and others) on some malformed datagrams from
+    inside the transport callback (tests/integration/test_snmp_hostile_agent.py); asyncio then
+    logs a traceback at ERROR for every such datagram, so a broken or hostile agent could
+    flood the log. The datagram is lost either way; the request it was meant for times out.
+    """
+    dispatcher = engine.message_dispatcher
+    receive = dispatcher.receive_message
+
+    def receive_or_drop(snmp_engine: Any, domain: Any, address: Any, message: bytes) -> Any:
+        try:
+            return receive(snmp_engine, domain, address, message)
+        except Exception as exc:  # noqa: BLE001 - stability point: one datagram from the network
+            # The type only: decoder messages can quote the datagram, community included.
+            _logger.debug(
+                "dropped an undecodable SNMP datagram from %s (%s)", address, type(exc).__name__
+            )
+            return b""
+
+    dispatcher.receive_message = receive_or_drop
 
 
 def _as_exception(indication: Any) -> BaseException | None:
