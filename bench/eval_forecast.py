@@ -1,7 +1,7 @@
 """Forecast evaluation on the Cortez ISP series: nocd vs weekly seasonal naive vs Holt-Winters.
 
 Usage:
-    uv run python bench/eval_forecast.py                  # table, ratios, capacity, speed
+    uv run python bench/eval_forecast.py                  # table, ratios, capacity
     uv run python bench/eval_forecast.py --json           # exactly the issue-8 JSON shape
     uv run python bench/eval_forecast.py --quick --json   # uk_hourly only, short history
     uv run python bench/eval_forecast.py --details PATH   # everything (per origin…) as JSON
@@ -247,22 +247,6 @@ def capacity_eval(name: str, quick: bool) -> dict[str, Any]:
     return out
 
 
-def refit_speed(links: int) -> dict[str, float]:
-    """Wall time to refit ``links`` 5-minute models (5 weeks of history each) and forecast 7 d."""
-    y = load("eu_5min")
-    day, week = estimate_periods(y, 288)
-    config = ForecastConfig.for_day(day, week)
-    span = 5 * week + day
-    rng = np.random.default_rng(1)
-    starts = rng.integers(0, len(y) - span, size=min(links, 64))
-    histories = [y[s : s + span] for s in starts]
-    t0 = time.perf_counter()
-    for i in range(links):
-        fit_forecaster(histories[i % len(histories)], config).forecast(week)
-    wall = time.perf_counter() - t0
-    return {"links": links, "wall_s": wall, "ms_per_link": 1000.0 * wall / links}
-
-
 def hardware() -> str:
     """CPU model and count, for the record."""
     model = platform.processor() or platform.machine()
@@ -352,7 +336,6 @@ def main() -> int:
     if not args.json or args.details:
         cap_names = ["eu_5min"] if args.quick else ["uk_5min", "eu_5min"]
         details["capacity"] = {name: capacity_eval(name, args.quick) for name in cap_names}
-        details["refit_speed"] = refit_speed(500 if args.quick else 10_000)
     if args.details:
         args.details.write_text(json.dumps(details, indent=2))
     if args.json:
@@ -376,11 +359,7 @@ def main() -> int:
     for name, r in results.items():
         print(f"  {name:<10}" + " ".join(f"{p['nocd_mase']:.3f}" for p in r["per_origin"]))
     print_capacity(details["capacity"])
-    sp = details["refit_speed"]
-    print(
-        f"\nRefit {sp['links']:,} links (5 weeks of 5-minute history, 7-day forecast): "
-        f"{sp['wall_s']:.1f} s ({sp['ms_per_link']:.2f} ms per link, one core)"
-    )
+    print("\nRefit speed for 10,000 links: bench/traffic_refit.py")
     return 0
 
 
