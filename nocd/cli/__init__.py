@@ -15,6 +15,7 @@ from nocd.cli import inventory as inventory_cli
 from nocd.cli import lab as lab_cli
 from nocd.cli import poll as poll_cli
 from nocd.cli import report as report_cli
+from nocd.cli import verify as verify_cli
 from nocd.cli.common import EXIT_BAD_INPUT, err, out
 from nocd.config import load_settings
 from nocd.errors import ConfigError
@@ -58,6 +59,7 @@ app.add_typer(report_cli.app)
 daemon_cli.register(app)
 poll_cli.register(app)
 demo_cli.register(app)
+verify_cli.register(app)
 
 
 def main() -> None:
