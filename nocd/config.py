@@ -203,18 +203,31 @@ def _key_lines(text: str) -> dict[str, int]:
 
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
-        if header := re.match(r"^\[\[\s*([\w.\-]+)\s*\]\]", line):
-            path = indexed(header.group(1))
+        if header := re.match(rf"^\[\[\s*({_DOTTED})\s*\]\]", line):
+            path = indexed(_dotted(header.group(1)))
             arrays[path] = arrays.get(path, 0) + 1
             section = f"{path}.{arrays[path] - 1}"
             lines.setdefault(section, number)
-        elif header := re.match(r"^\[\s*([\w.\-]+)\s*\]", line):
-            section = indexed(header.group(1))
+        elif header := re.match(rf"^\[\s*({_DOTTED})\s*\]", line):
+            section = indexed(_dotted(header.group(1)))
             lines.setdefault(section, number)
-        elif key := re.match(r"^([\w\-\"']+)\s*=", line):
-            name = key.group(1).strip("\"'")
-            lines.setdefault(f"{section}.{name}" if section else name, number)
+        elif key := re.match(rf"^({_DOTTED})\s*=", line):
+            # A dotted key (`api.port = 1`) also sets every table on its way.
+            path = section
+            for part in _dotted(key.group(1)).split("."):
+                path = f"{path}.{part}" if path else part
+                lines.setdefault(path, number)
     return lines
+
+
+# A TOML key: bare or quoted parts joined by dots (`port`, `api.port`, `"api" . 'port'`).
+_KEY_PART = r"""[\w\-]+|"[^"]*"|'[^']*'"""
+_DOTTED = rf"(?:{_KEY_PART})(?:\s*\.\s*(?:{_KEY_PART}))*"
+
+
+def _dotted(key: str) -> str:
+    """``"api" . 'port'`` → ``api.port`` (quotes and spaces around the dots removed)."""
+    return ".".join(part.strip("\"'") for part in re.findall(_KEY_PART, key))
 
 
 def _problems(exc: ValidationError, file: str, text: str) -> list[Problem]:
@@ -257,14 +270,21 @@ def load_settings(path: str | Path | None = None, *, role: Role | None = None) -
     if path is not None:
         file = str(path)
         try:
-            text = Path(path).read_text(encoding="utf-8")
+            raw = Path(path).read_bytes()
         except OSError as exc:
             raise ConfigError([Problem(file, None, "(file)", exc.strerror or str(exc))]) from exc
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            line = raw[: exc.start].count(b"\n") + 1
+            message = f"not UTF-8 text: {exc.reason} at byte {exc.start}"
+            raise ConfigError([Problem(file, line, "(file)", message)]) from None
         try:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             match = re.search(r"at line (\d+)", str(exc))
-            line = int(match.group(1)) if match else None
+            # "at end of document" names no line: the last one is where the document ended.
+            line = int(match.group(1)) if match else max(1, len(text.splitlines()))
             raise ConfigError([Problem(file, line, "toml", str(exc))]) from exc
     try:
         settings = Settings(**data)
