@@ -26,10 +26,11 @@ and contexts are visited in Python 2 dictionary order: both are what the referen
 (reproduced here bit for bit so that its result files can be reproduced) and otherwise
 arbitrary but deterministic.
 
-Memory grows with the number of stored contexts (slowly: about 3000 after ten weeks of
-5-minute backbone traffic). ``max_contexts`` bounds it: when the live memory exceeds the cap a
-fresh detector is trained alongside on the same samples and takes over after ``handover``
-samples; see :class:`CadDetector`.
+Memory grows with the number of stored contexts, fast in the first days and slowly after
+(about 3500 contexts, 2.4 MB of Python objects, after ten weeks of 5-minute backbone
+traffic), and without bound on novel input (white noise adds contexts every sample).
+``max_contexts`` bounds it: above the cap a fresh detector is trained alongside on the same
+samples and takes over after ``handover`` samples; see :class:`CadDetector`.
 """
 
 from __future__ import annotations
@@ -335,7 +336,11 @@ class CadDetector:
 
     With ``max_contexts`` set, once the live memory holds more contexts a replacement starts
     learning from the next sample; after ``handover`` samples it becomes the live detector
-    and the old memory is dropped, so at most two memories exist and neither is scored cold.
+    and the old memory is dropped, so at most two memories exist and the replacement is not
+    scored cold. Hard bound: a live memory above 2 × ``max_contexts`` hands over at once, and
+    a replacement above it starts over, so together they never hold more than
+    4 × ``max_contexts`` contexts (plus one sample's growth). On traffic the live memory
+    stays near ``max_contexts`` plus one ``handover`` of learning.
     """
 
     config: CadConfig
@@ -367,11 +372,14 @@ class CadDetector:
             return 0.0, None
         c = self.config
         score = self._live.score(value)
-        if self._next is not None:
+        if self._next is not None and c.max_contexts is not None:
             self._next.score(value)
-            if self._next.samples >= c.handover:
+            hard = 2 * c.max_contexts
+            if self._next.samples >= c.handover or len(self._live.contexts) > hard:
                 self._live, self._next = self._next, None
                 self.replacements += 1
+            elif len(self._next.contexts) > hard:
+                self._next = _CadCore(c)  # a replacement that overflows starts over
         elif c.max_contexts is not None and len(self._live.contexts) > c.max_contexts:
             self._next = _CadCore(c)
         event = None
