@@ -16,9 +16,9 @@ Part 1, compute (in memory, the pure core plus the service's frame-building step
 then 5m/1h/1d rollups (``kpi.rollups.rollup``, in chunks of ``--chunk`` lines as storage
 reads them device by device), per-line timelines (``nocd.kpi_service.line_timeline``),
 availability with maintenance and UAS, stability (``kpi.dsl_line.line_scores``, chunked by
-DSLAM), rate attainment, uplink congestion, all KQIs, and the default SLA targets per
-district and network-wide (``nocd.kpi_service.evaluate_targets``). Reported: wall time
-and the process's peak RSS.
+DSLAM), rate attainment, uplink congestion and busy-hour p95, all KQIs, and the default
+SLA targets per district and network-wide (``nocd.kpi_service.evaluate_targets``).
+Reported: wall time and the process's peak RSS.
 
 Part 2, ingest: ``--ingest-rows`` samples into ``samples`` through
 ``nocd.storage.ingest.ingest_samples`` (PostgreSQL ``COPY``, SQLite ``executemany``) in
@@ -53,10 +53,9 @@ from kpi.intervals import (
     state_seconds,
     timeline_from_events,
 )
-from kpi.port import congestion
 from kpi.rollups import Resolution, rollup
 from nocd.config import Settings
-from nocd.kpi_service import evaluate_targets, line_timeline
+from nocd.kpi_service import evaluate_targets, line_timeline, uplink_kqis
 
 P = 1717171200  # 2024-06-01 00:00 Asia/Shanghai
 DAY = 86_400
@@ -244,7 +243,9 @@ def compute(n_lines: int, n_uplinks: int, chunk: int, seed: int = 7) -> dict[str
             ],
         }
     )
-    frames.append(kq.uplink_congestion_share(congestion(util), uplinks))
+    # congestion share and busy-hour p95 per uplink, as the service computes them
+    uplink_rows, _per_uplink = uplink_kqis(util, uplinks, window, threshold=0.8)
+    frames += uplink_rows
     kqis = pd.concat(frames, ignore_index=True)
     settings = Settings()
     period = settings.sla.reporting_period(settings.daemon.timezone)

@@ -36,6 +36,7 @@ __all__ = [
     "rate_attainment_ratio",
     "repair_time_quantiles",
     "stable_line_ratio",
+    "uplink_busy_hour_p95",
     "uplink_congestion_share",
 ]
 
@@ -162,6 +163,33 @@ def uplink_congestion_share(congestion: pd.DataFrame, uplinks: pd.DataFrame) -> 
     parts = s.assign(numerator=s["congested_intervals"], denominator=s["intervals"])
     parts["sla_class"] = ALL
     return _rows(KqiKey.UPLINK_CONGESTION_SHARE, parts, by_class=False)
+
+
+def uplink_busy_hour_p95(busy: pd.DataFrame, uplinks: pd.DataFrame) -> pd.DataFrame:
+    """The worst uplink's busy-hour p95 utilisation per district and network-wide.
+
+    ``busy`` is per port (index ``port``) with ``busy_hour_p95`` (``kpi.port.busy_hour``;
+    NaN without a complete hour). Per-uplink values stay per uplink (storage, API); the
+    bounded summary is the maximum: the district's most loaded uplink in its busy hour.
+    Like the percentile KQIs it does not re-aggregate: ``numerator`` is NaN and
+    ``denominator`` the number of uplinks with a busy hour.
+    """
+    inv = uplinks.set_index("port")[["district"]]
+    s = busy.rename_axis("port")[["busy_hour_p95"]].join(inv, how="inner")
+    s = s.loc[s["busy_hour_p95"].notna()]
+    per_district = s.groupby("district", sort=True)["busy_hour_p95"].agg(["max", "size"])
+    frame = pd.DataFrame(
+        {
+            "district": [*per_district.index.tolist(), ALL],
+            "value": [*per_district["max"].tolist(), s["busy_hour_p95"].max()],
+            "denominator": [*per_district["size"].tolist(), len(s)],
+        }
+    )
+    frame["kqi"] = KqiKey.UPLINK_BUSY_HOUR_P95.value
+    frame["sla_class"] = ALL
+    frame["numerator"] = np.nan
+    frame["value"] = frame["value"].astype("float64")
+    return frame.loc[:, list(KQI_COLUMNS)]
 
 
 # ----------------------------------------------------------------------------- tickets

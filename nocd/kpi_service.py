@@ -37,7 +37,7 @@ from kpi.intervals import (
     state_seconds,
     timeline_from_events,
 )
-from kpi.port import congestion
+from kpi.port import busy_hour, congestion
 from kpi.sla import ReportingPeriod, SlaTarget, evaluate_availability, evaluate_kqi
 from nocd.config import Settings
 from nocd.storage import kpi_repo, maintenance_repo, rollup_repo
@@ -49,6 +49,15 @@ _logger = logging.getLogger(__name__)
 
 STEP_S: Final = 300  # 5-minute rollup bucket
 HOUR_S: Final = 3_600
+UPLINK_CHUNK: Final = 250  # uplinks per busy-hour grid (ports × 5-minute slots of the period)
+UPLINK_COLUMNS: Final = (
+    "port_id",
+    "intervals",
+    "congested_intervals",
+    "busy_hour_start",
+    "busy_hour_mean",
+    "busy_hour_p95",
+)
 COUNTERS: Final = ("inits_total", "failed_inits_total", "es_total", "ses_total", "uas_total")
 SNR: Final = ("snr_margin_down_db", "snr_margin_up_db")
 
@@ -62,6 +71,7 @@ class PeriodResult:
     kqis: pd.DataFrame
     slas: pd.DataFrame
     lines: pd.DataFrame
+    uplinks: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=UPLINK_COLUMNS))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -243,6 +253,42 @@ def line_bins(lines: pd.DataFrame, five_min: pd.DataFrame) -> pd.DataFrame:
             "snr_margin_up_db": bins["snr_margin_up_db"].to_numpy(dtype=np.float64),
         }
     )
+
+
+def uplink_kqis(
+    utilisation: pd.DataFrame, uplinks: pd.DataFrame, window: TimeWindow, *, threshold: float
+) -> tuple[list[pd.DataFrame], pd.DataFrame]:
+    """Uplink KQI rows (congestion share, busy-hour p95) and the per-uplink frame to store.
+
+    ``utilisation``: ``port, bucket, utilisation_ratio`` (5-minute, max of in/out).
+    The busy hour is searched over the whole window, in chunks of ports, because its grid
+    is ports × 5-minute slots (a month is 8 928 slots).
+    """
+    cong = congestion(utilisation, threshold=threshold)
+    samples = utilisation.rename(columns={"bucket": "ts"})
+    ports = np.sort(samples["port"].unique())
+    parts = [
+        busy_hour(samples.loc[samples["port"].isin(chunk)], window)
+        for chunk in np.array_split(ports, max(1, -(-len(ports) // UPLINK_CHUNK)))
+        if len(chunk)
+    ]
+    busy = pd.concat(parts) if parts else pd.DataFrame(columns=list(UPLINK_COLUMNS[3:]))
+    inventory = uplinks.loc[:, ["port", "district"]]
+    rows = [kq.uplink_congestion_share(cong, inventory), kq.uplink_busy_hour_p95(busy, inventory)]
+    per_uplink = cong[["intervals", "congested_intervals"]].join(busy, how="left")
+    start = per_uplink["busy_hour_start"].astype("float64")
+    out = pd.DataFrame(
+        {
+            "port_id": per_uplink.index.to_numpy(dtype=np.int64),
+            "intervals": per_uplink["intervals"].to_numpy(dtype=np.int64),
+            "congested_intervals": per_uplink["congested_intervals"].to_numpy(dtype=np.int64),
+            # -1: no complete hour in the window
+            "busy_hour_start": start.where(start >= 0).astype("Int64").array,
+            "busy_hour_mean": per_uplink["busy_hour_mean"].to_numpy(dtype=np.float64),
+            "busy_hour_p95": per_uplink["busy_hour_p95"].to_numpy(dtype=np.float64),
+        }
+    )
+    return rows, out
 
 
 def _empty_kqis() -> pd.DataFrame:
@@ -494,6 +540,7 @@ def compute_period(
                 per_line[["actual_down_bps"]].join(attained).reset_index(), on="line", how="left"
             )
     uplinks = kpi_repo.uplink_inventory(session)
+    per_uplink = pd.DataFrame(columns=list(UPLINK_COLUMNS))
     if len(uplinks):
         util = kpi_repo.rollup_frame(
             session,
@@ -513,11 +560,11 @@ def compute_period(
                 .reset_index()
                 .merge(uplinks.loc[:, ["port", "device_id", "entity"]], on=["device_id", "entity"])
             )
-            if len(wide):
-                cong = congestion(wide, threshold=cfg.congestion_threshold)
-                frames.append(
-                    kq.uplink_congestion_share(cong, uplinks.loc[:, ["port", "district"]])
+            if len(wide) and window.seconds:
+                rows, per_uplink = uplink_kqis(
+                    wide, uplinks, window, threshold=cfg.congestion_threshold
                 )
+                frames += rows
     kqis = pd.concat(frames, ignore_index=True) if frames else _empty_kqis()
     period_kind = settings.sla.reporting_period(settings.daemon.timezone)
     targets = [(t.name, t.to_target(period_kind)) for t in settings.sla.targets]
@@ -532,7 +579,12 @@ def compute_period(
         kqis=kqis,
     )
     return PeriodResult(
-        period=period, evaluated_until=until, kqis=kqis, slas=slas, lines=_line_kpi_frame(line_kpis)
+        period=period,
+        evaluated_until=until,
+        kqis=kqis,
+        slas=slas,
+        lines=_line_kpi_frame(line_kpis),
+        uplinks=per_uplink,
     )
 
 
@@ -638,6 +690,7 @@ class KpiService:
             computed_at=now,
             kqis=result.kqis,
             slas=result.slas,
+            uplinks=result.uplinks,
         )
         if result.period.end > now:  # per-line KPIs are "latest": only the open period
             kpi_repo.save_line_kpis(session, result.lines, computed_at=now)

@@ -171,6 +171,48 @@ class KqiOut(BaseModel):
     value: float | None
 
 
+class UplinkKqiOut(BaseModel):
+    """One uplink in one period: 5-minute congestion counts and its busy hour."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "period_start": 1717171200,
+                    "device": "xihu-agg-01",
+                    "district": "xihu",
+                    "ifindex": 49,
+                    "entity": "if:49",
+                    "description": "uplink core-1",
+                    "speed_bps": 10_000_000_000,
+                    "intervals": 8640,
+                    "congested_intervals": 12,
+                    "congestion_share": 0.0013888888888888889,
+                    "busy_hour_start": 1717758000,
+                    "busy_hour_mean": 0.71,
+                    "busy_hour_p95": 0.83,
+                }
+            ]
+        }
+    )
+
+    period_start: int
+    device: str
+    district: str
+    ifindex: int
+    entity: str = Field(description="`if:<ifIndex>`, as in /api/v1/kpis")
+    description: str | None
+    speed_bps: int | None
+    intervals: int = Field(description="5-minute intervals with a known utilisation")
+    congested_intervals: int = Field(description="… of them above the congestion threshold")
+    congestion_share: float | None
+    busy_hour_start: int | None = Field(
+        description="start of the busiest complete hour (UTC epoch s); null: none complete"
+    )
+    busy_hour_mean: float | None = Field(description="mean utilisation ratio in that hour")
+    busy_hour_p95: float | None = Field(description="p95 utilisation ratio in that hour")
+
+
 class KqiList(BaseModel):
     """KQIs of one period and when they were computed."""
 
@@ -460,6 +502,50 @@ def list_kqis(
             for r in records
         ],
     )
+
+
+@router.get("/kqis/uplinks", summary="Per-uplink KQIs of a reporting period")
+def list_uplink_kqis(
+    request: Request,
+    session: SessionDep,
+    _token: ReadAccess,
+    district: Annotated[str | None, Query(description="district id")] = None,
+    device: Annotated[str | None, Query(description="device name")] = None,
+    entity: Annotated[
+        str | None, Query(pattern=r"^if:\d{1,10}$", description="`if:<ifIndex>`")
+    ] = None,
+    period: PeriodQuery = None,
+    limit: Limit = 100,
+    offset: Offset = 0,
+) -> PageOut[UplinkKqiOut]:
+    """Congestion counts and busy-hour p95 per uplink: the values behind the bounded
+    ``uplink_*`` KQI rows (per district, the busiest uplink), which never become metrics."""
+    window = _period(request, period)
+    ifindex = int(entity.removeprefix("if:")) if entity is not None else None
+    if ifindex is not None and ifindex > 2**31 - 1:
+        return PageOut(items=[], total=0, limit=limit, offset=offset)
+    records, total = kpi_repo.query_uplink_kqis(
+        session,
+        period_start=window.start,
+        district=district,
+        device=device,
+        ifindex=ifindex,
+        limit=limit,
+        offset=offset,
+    )
+    items = [
+        UplinkKqiOut(
+            **{
+                **asdict(r),
+                "entity": f"if:{r.ifindex}",
+                "congestion_share": (r.congested_intervals / r.intervals if r.intervals else None),
+                "busy_hour_mean": _finite(r.busy_hour_mean),
+                "busy_hour_p95": _finite(r.busy_hour_p95),
+            }
+        )
+        for r in records
+    ]
+    return PageOut(items=items, total=total, limit=limit, offset=offset)
 
 
 @router.get("/sla", summary="SLA evaluations of a reporting period")

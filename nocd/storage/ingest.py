@@ -91,7 +91,10 @@ def _tuples(frame: pd.DataFrame) -> Iterable[tuple[Any, ...]]:
     arrays = []
     for name in frame.columns:
         col = frame[name]
-        if pd.api.types.is_integer_dtype(col.dtype):
+        if pd.api.types.is_integer_dtype(col.dtype) and col.hasnans:
+            # nullable Int64 with missing values: NULL, not a conversion error
+            arrays.append([None if v is pd.NA else int(v) for v in col.tolist()])
+        elif pd.api.types.is_integer_dtype(col.dtype):
             arrays.append(col.to_numpy(dtype=np.int64).tolist())
         elif pd.api.types.is_float_dtype(col.dtype):
             values = col.to_numpy(dtype=np.float64)

@@ -35,6 +35,7 @@ from nocd.storage.models import (
     Rollup,
     RollupState,
     SlaResult,
+    UplinkKqi,
 )
 
 __all__ = [
@@ -43,10 +44,12 @@ __all__ = [
     "LineStabilityRecord",
     "PeriodRecord",
     "SlaRecord",
+    "UplinkKqiRecord",
     "device_events",
     "device_inventory",
     "dirty_periods",
     "line_inventory",
+    "line_stability_counts",
     "line_stability_since",
     "mark_dirty",
     "mark_dirty_from",
@@ -54,6 +57,7 @@ __all__ = [
     "query_kqis",
     "query_line_kpis",
     "query_sla",
+    "query_uplink_kqis",
     "rollup_frame",
     "rollup_watermark",
     "save_line_kpis",
@@ -117,6 +121,23 @@ class SlaRecord:
     error_budget_remaining_ratio: float | None
     burn_rate: float | None
     status: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UplinkKqiRecord:
+    """One uplink's congestion counts and busy hour in one period."""
+
+    period_start: int
+    device: str
+    district: str
+    ifindex: int
+    description: str | None
+    speed_bps: int | None
+    intervals: int
+    congested_intervals: int
+    busy_hour_start: int | None
+    busy_hour_mean: float | None
+    busy_hour_p95: float | None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -327,8 +348,9 @@ def save_period(
     computed_at: int,
     kqis: pd.DataFrame,
     slas: pd.DataFrame,
+    uplinks: pd.DataFrame | None = None,
 ) -> None:
-    """Replace one period's KQI and SLA rows and mark it clean."""
+    """Replace one period's KQI, SLA and per-uplink rows and mark it clean."""
     row = session.get(KpiPeriod, start)
     if row is None:
         row = KpiPeriod(start=start, end=end)
@@ -342,6 +364,7 @@ def save_period(
     session.flush()
     session.execute(delete(KqiResult).where(KqiResult.period_start == start))
     session.execute(delete(SlaResult).where(SlaResult.period_start == start))
+    session.execute(delete(UplinkKqi).where(UplinkKqi.period_start == start))
     if len(kqis):
         k = kqis.loc[:, ["kqi", "district", "sla_class", "numerator", "denominator", "value"]]
         k = k.astype({"numerator": "float64", "denominator": "float64", "value": "float64"})
@@ -351,6 +374,10 @@ def save_period(
         s = slas.copy()
         s.insert(0, "period_start", start)
         copy_frame(session, "sla_results", s)
+    if uplinks is not None and len(uplinks):
+        u = uplinks.copy()
+        u.insert(0, "period_start", start)
+        copy_frame(session, "uplink_kqis", u)
 
 
 def mark_dirty(session: Session, period_starts: Iterable[int]) -> int:
@@ -478,6 +505,52 @@ def query_sla(
     return [SlaRecord(**{n: getattr(r, n) for n in names}) for r in session.scalars(query)]
 
 
+def query_uplink_kqis(
+    session: Session,
+    *,
+    period_start: int,
+    district: str | None = None,
+    device: str | None = None,
+    ifindex: int | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> tuple[list[UplinkKqiRecord], int]:
+    """One page of per-uplink KQI rows of a period (device, ifIndex order) and the total."""
+    conditions = [UplinkKqi.period_start == period_start]
+    if district is not None:
+        conditions.append(Device.district_id == district)
+    if device is not None:
+        conditions.append(Device.name == device)
+    if ifindex is not None:
+        conditions.append(Port.ifindex == ifindex)
+    base = (
+        select(UplinkKqi, Device.name, Device.district_id, Port.ifindex, Port.description)
+        .add_columns(Port.speed_bps)
+        .join(Port, Port.id == UplinkKqi.port_id)
+        .join(Device, Device.id == Port.device_id)
+        .where(*conditions)
+    )
+    total = int(session.scalar(select(func.count()).select_from(base.subquery())) or 0)
+    query = base.order_by(Device.name, Port.ifindex).limit(limit).offset(offset)
+    records = [
+        UplinkKqiRecord(
+            period_start=u.period_start,
+            device=name,
+            district=district_id,
+            ifindex=port_ifindex,
+            description=description,
+            speed_bps=speed,
+            intervals=u.intervals,
+            congested_intervals=u.congested_intervals,
+            busy_hour_start=u.busy_hour_start,
+            busy_hour_mean=u.busy_hour_mean,
+            busy_hour_p95=u.busy_hour_p95,
+        )
+        for u, name, district_id, port_ifindex, description, speed in session.execute(query).all()
+    ]
+    return records, total
+
+
 def query_line_kpis(
     session: Session,
     *,
@@ -540,6 +613,23 @@ class LineStabilityRecord:
     ifindex: int
     stability: str | None
     computed_at: int
+
+
+def line_stability_counts(session: Session) -> dict[str, dict[str, int]]:
+    """district → stability class → lines, from the newest per-line KPIs (``unknown``: no
+    class, e.g. a line never in showtime). Counted in the database: one grouped query."""
+    query = (
+        select(Device.district_id, LineKpi.stability, func.count())
+        .join(Line, Line.id == LineKpi.line_id)
+        .join(Device, Device.id == Line.device_id)
+        .group_by(Device.district_id, LineKpi.stability)
+    )
+    counts: dict[str, dict[str, int]] = {}
+    for district, stability, n in session.execute(query).all():
+        by_class = counts.setdefault(district, {})
+        key = stability or "unknown"
+        by_class[key] = by_class.get(key, 0) + int(n)
+    return counts
 
 
 def line_stability_since(

@@ -483,6 +483,24 @@ class KqiResult(Base):
     value: Mapped[float | None] = mapped_column(Float)
 
 
+class UplinkKqi(Base):
+    """Per-uplink KQI inputs of one period: congestion counts and the busy hour's p95."""
+
+    __tablename__ = "uplink_kqis"
+
+    period_start: Mapped[int] = mapped_column(
+        ForeignKey("kpi_periods.start", ondelete="CASCADE"), primary_key=True
+    )
+    port_id: Mapped[int] = mapped_column(
+        ForeignKey("ports.id", ondelete="CASCADE"), primary_key=True
+    )
+    intervals: Mapped[int] = mapped_column(Integer)
+    congested_intervals: Mapped[int] = mapped_column(Integer)
+    busy_hour_start: Mapped[int | None] = mapped_column(BigInteger)
+    busy_hour_mean: Mapped[float | None] = mapped_column(Float)
+    busy_hour_p95: Mapped[float | None] = mapped_column(Float)
+
+
 class SlaResult(Base):
     """One SLA target evaluated for one period and district (``*`` = network-wide)."""
 

@@ -18,7 +18,7 @@ from nocd.app import create_app
 from nocd.config import Settings
 from nocd.kpi_service import KpiService
 from nocd.storage.tokens import TokenRole, create_token
-from tests.integration.test_kpi_storage import JUNE, P, hand_worked, stock
+from tests.integration.test_kpi_storage import JUNE, P, hand_worked, stock, uplinks_worked
 
 pytestmark = pytest.mark.integration
 
@@ -251,3 +251,57 @@ async def test_metrics_should_export_the_computed_kqis_and_sla(
     ) == pytest.approx(5900 / 60)
     text = (await client.get("/metrics")).text
     assert "line:" not in text  # no per-line labels
+
+
+async def test_uplink_kqis_endpoint_and_metrics_keep_per_uplink_values_out_of_labels(
+    app: FastAPI, client: httpx.AsyncClient, tokens: dict[str, str], sessions
+) -> None:
+    """The hand-worked uplinks of ``test_kpi_storage.uplinks_worked``: xihu's busy-hour p95
+    is 1.145 from P+3600; bj's uplink has no complete hour."""
+    with sessions() as session:
+        uplinks_worked(session, hand_worked(session))
+        session.commit()
+    service: KpiService = app.state.kpi_service
+    service.compute_sync(NOW)
+    headers = bearer(tokens["viewer"])
+    response = await client.get(
+        "/api/v1/kqis/uplinks", params={"period": "2024-06"}, headers=headers
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["total"] == 2
+    xihu, bj = body["items"]
+    assert (xihu["device"], xihu["district"], xihu["entity"]) == ("dslam-1", "xihu", "if:49")
+    assert (xihu["intervals"], xihu["congested_intervals"]) == (24, 4)
+    assert xihu["congestion_share"] == pytest.approx(4 / 24)
+    assert xihu["busy_hour_start"] == P + 3600
+    assert xihu["busy_hour_p95"] == pytest.approx(1.145)
+    assert (bj["busy_hour_start"], bj["busy_hour_p95"], bj["intervals"]) == (None, None, 6)
+    filtered = await client.get(
+        "/api/v1/kqis/uplinks",
+        params={"period": "2024-06", "device": "dslam-3", "entity": "if:49"},
+        headers=headers,
+    )
+    assert [i["district"] for i in filtered.json()["items"]] == ["bj"]
+    nothing = await client.get(
+        "/api/v1/kqis/uplinks", params={"period": "2024-05"}, headers=headers
+    )
+    assert nothing.json()["total"] == 0, "another period"
+    bad = await client.get("/api/v1/kqis/uplinks", params={"entity": "line:1"}, headers=headers)
+    assert bad.status_code == 422
+    kqis = await client.get(
+        "/api/v1/kqis",
+        params={"period": "2024-06", "kqi": "uplink_busy_hour_p95_utilisation_ratio"},
+        headers=headers,
+    )
+    rows = {r["district"]: r for r in kqis.json()["items"]}
+    assert set(rows) == {"xihu", "*"}
+    assert rows["xihu"]["value"] == pytest.approx(1.145)
+    assert rows["*"]["numerator"] is None and rows["*"]["denominator"] == 1
+    registry = app.state.registry
+    assert registry.get_sample_value(
+        "nocd_kqi_value",
+        {"district": "xihu", "kqi": "uplink_busy_hour_p95_utilisation_ratio", "sla_class": "*"},
+    ) == pytest.approx(1.145)
+    text = (await client.get("/metrics")).text
+    assert "if:49" not in text and "dslam-1" not in text.split("nocd_kqi_value")[-1][:2000]

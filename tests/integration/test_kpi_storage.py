@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from collectors.ports import PortInfo
 from kpi.intervals import TimeWindow
 from nocd.config import Settings
 from nocd.kpi_config import ExcludedDowntimeConfig
@@ -325,3 +326,101 @@ def test_service_should_apply_a_targets_excluded_downtime_from_config(session: S
     assert res["excluded_s"] == 0, "other targets keep every second"
     k = result.kqis.set_index(["kqi", "district", "sla_class"])
     assert k.loc[("line_availability_ratio", "xihu", "*"), "numerator"] == 2_582_500
+
+
+# --- uplinks ----------------------------------------------------------------------------------
+
+UPLINK_IF = 49
+
+
+def uplinks_worked(session: Session, ids: dict[str, int]) -> None:
+    """Uplink if:49 on dslam-1 (xihu) and on dslam-3 (bj); dslam-1 if:1 is not an uplink.
+
+    xihu, 5-minute samples from P: in 0.5 for the first hour, then 0.1·k (k = 1…12) in the
+    second; out 0.2 throughout. Per bucket max(in, out): 0.5 × 12, then 0.2, 0.2, 0.3 … 1.2.
+    Busy hour: the second (sum 7.9 > 6.0), mean 7.9/12; p95 (numpy linear, 12 values):
+    position 11 × 0.95 = 10.45 → 1.1 + 0.45 × 0.1 = 1.145. Above 0.8: 0.9, 1.0, 1.1, 1.2 →
+    4 of 24 intervals. bj: in 0.3 for 30 minutes only: 6 intervals, none congested, no
+    complete hour (no busy hour).
+    KQIs: congestion share xihu 4/24, bj 0/6, network 4/30; busy-hour p95 xihu 1.145 (1
+    uplink), network 1.145 (1), no bj row.
+    """
+    for device in ("dslam-1", "dslam-3"):
+        ports = [
+            PortInfo(
+                ifindex=UPLINK_IF,
+                name="xe-0/1/1",
+                description="uplink agg",
+                speed_bps=10**10,
+                is_uplink=True,
+            )
+        ]
+        if device == "dslam-1":
+            ports.append(
+                PortInfo(
+                    ifindex=1, name="adsl-1", description=None, speed_bps=None, is_uplink=False
+                )
+            )
+        poll_repo.sync_ports(session, device=device, ports=ports)
+    entity = f"if:{UPLINK_IF}"
+    ts = P + 300 * np.arange(24)
+    ingest_samples(
+        session,
+        samples(
+            ids["dslam-1"],
+            entity,
+            "in_utilisation_ratio",
+            ts,
+            [0.5] * 12 + [0.1 * k for k in range(1, 13)],
+        ),
+    )
+    ingest_samples(
+        session, samples(ids["dslam-1"], entity, "out_utilisation_ratio", ts, [0.2] * 24)
+    )
+    ingest_samples(
+        session, samples(ids["dslam-3"], entity, "in_utilisation_ratio", ts[:6], [0.3] * 6)
+    )
+    # (the rollups of hand_worked already ran: these samples arrive late)
+    rollup_repo.run_rollups(session, now=P + 10 * 86_400)
+    session.flush()
+
+
+def test_service_should_compute_hand_worked_uplink_kqis(session: Session):
+    ids = hand_worked(session)
+    uplinks_worked(session, ids)
+    result = compute_period(session, Settings(), period=JUNE, now=P + 10 * 86_400)
+    k = result.kqis.set_index(["kqi", "district", "sla_class"])
+    share = "uplink_congestion_share_ratio"
+    assert k.loc[(share, "xihu", "*"), ["numerator", "denominator"]].tolist() == [4, 24]
+    assert k.loc[(share, "bj", "*"), ["numerator", "denominator"]].tolist() == [0, 6]
+    assert k.loc[(share, "*", "*"), "value"] == pytest.approx(4 / 30)
+    p95 = "uplink_busy_hour_p95_utilisation_ratio"
+    assert k.loc[(p95, "xihu", "*"), "value"] == pytest.approx(1.145)
+    assert k.loc[(p95, "*", "*"), ["value", "denominator"]].tolist() == [pytest.approx(1.145), 1]
+    assert (p95, "bj", "*") not in k.index, "no complete hour: no value, not zero"
+    per_uplink = result.uplinks.set_index("intervals")
+    assert per_uplink.loc[24, "busy_hour_start"] == P + 3600
+    assert per_uplink.loc[24, "busy_hour_mean"] == pytest.approx(7.9 / 12)
+    assert per_uplink.loc[24, "congested_intervals"] == 4
+    assert pd.isna(per_uplink.loc[6, "busy_hour_start"])
+    # stored with the period, read back per uplink
+    kpi_repo.save_period(
+        session,
+        start=JUNE.start,
+        end=JUNE.end,
+        evaluated_until=result.evaluated_until,
+        computed_at=result.evaluated_until,
+        kqis=result.kqis,
+        slas=result.slas,
+        uplinks=result.uplinks,
+    )
+    records, total = kpi_repo.query_uplink_kqis(session, period_start=JUNE.start)
+    assert total == 2
+    assert [(r.device, r.district, r.ifindex) for r in records] == [
+        ("dslam-1", "xihu", UPLINK_IF),
+        ("dslam-3", "bj", UPLINK_IF),
+    ]
+    assert records[0].busy_hour_p95 == pytest.approx(1.145)
+    assert (records[1].busy_hour_start, records[1].busy_hour_p95) == (None, None)
+    only_bj, total = kpi_repo.query_uplink_kqis(session, period_start=JUNE.start, district="bj")
+    assert total == 1 and only_bj[0].intervals == 6
