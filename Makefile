@@ -20,7 +20,7 @@ venv: $(UV)
 	$(UV) sync --frozen --quiet
 
 demo: venv
-	$(UV) run --frozen nocd demo
+	$(UV) run --frozen nocd demo $(DEMO_ARGS)
 
 test: venv
 	@if [ "$$CI" = "true" ]; then tests/services/install-debian.sh; fi

@@ -53,6 +53,7 @@ from collectors.mibs import host_resources_mib, if_mib, snmpv2_mib
 from collectors.mibs import vdsl2_line_mib as vdsl2
 
 __all__ = [
+    "DSLAM_UPLINK_IFINDEX",
     "SYNTHETIC_NOTE",
     "SYS_OBJECT_IDS",
     "Fault",
@@ -65,6 +66,7 @@ __all__ = [
     "LabSpec",
     "LabState",
     "dsl_line_params",
+    "dslam_uplink_speed_bps",
     "prepare_recordings",
 ]
 
@@ -148,6 +150,15 @@ class Fault(StrEnum):
     RETRAIN_STORM = "retrain_storm"  # chosen lines retrain every period_s
     REBOOT = "reboot"  # sysUpTime and counters restart; optionally down_s without answers
     WRAP = "wrap"  # Counter32 octet counters sit lead_s before 2**32, then wrap
+    CONGESTION = "congestion"  # octet counters of the chosen ports gain rate_bps each way
+
+
+DSLAM_UPLINK_IFINDEX = 1  # every lab DSLAM's single uplink port
+
+
+def dslam_uplink_speed_bps(technology: str) -> int:
+    """Speed of a lab DSLAM's uplink: 10G for VDSL2, 1G for ADSL2+."""
+    return 10_000_000_000 if technology == "vdsl2" else 1_000_000_000
 
 
 # ---- the plan ------------------------------------------------------------------------------------
@@ -936,13 +947,12 @@ def _write_dslam(
                     oper_up=in_showtime,
                 )
             )
-    uplink_speed = 10_000_000_000 if tech == "vdsl2" else 1_000_000_000
     uplink = _Port(
-        ifindex=1,
+        ifindex=DSLAM_UPLINK_IFINDEX,
         descr="GigabitEthernet0/0/1" if tech == "adsl2plus" else "TenGigabitEthernet0/0/1",
         name="uplink-1",
         if_type=_IFTYPE_ETHERNET,
-        speed_bps=uplink_speed,
+        speed_bps=dslam_uplink_speed_bps(tech),
         alias=f"uplink {dslam.parent}",
         in_rate=sum(p.out_rate for p in ports),
         out_rate=sum(p.in_rate for p in ports),
@@ -1149,12 +1159,13 @@ class LabState:
         with self._locked() as state:
             dev = state.setdefault("devices", {}).setdefault(device, {"faults": {}})
             entry = {k: v for k, v in params.items() if v is not None}
-            if fault in (Fault.RETRAIN_STORM,):
+            if fault in (Fault.RETRAIN_STORM, Fault.CONGESTION):
                 entry.setdefault("since", now)
             if fault in (Fault.REBOOT, Fault.WRAP):
                 entry.setdefault("at", now)
-            if "lines" in entry:
-                entry["lines"] = sorted(int(x) for x in entry["lines"])
+            for key in ("lines", "ports"):
+                if key in entry:
+                    entry[key] = sorted(int(x) for x in entry[key])
             dev.setdefault("faults", {})[str(fault)] = entry
 
     def clear_fault(self, device: str, fault: Fault | None = None) -> None:

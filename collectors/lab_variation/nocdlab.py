@@ -26,7 +26,8 @@ State file (rewritten atomically by ``collectors.lab``; re-read when its stat ch
      "devices": {"xihu-dslam-001": {"faults": {"unreachable": {}, "slow": {"delay_s": 3},
         "error": {"status": "genErr"}, "snr_collapse": {"lines": [1001], "margin_db": 1.0},
         "retrain_storm": {"lines": [1001], "period_s": 5, "since": 1700000100.0},
-        "reboot": {"at": 1700000200.0, "down_s": 0}, "wrap": {"at": 1700000300.0, "lead_s": 10}}}}}
+        "reboot": {"at": 1700000200.0, "down_s": 0}, "wrap": {"at": 1700000300.0, "lead_s": 10},
+        "congestion": {"ports": [1], "rate_bps": 9.7e8, "since": 1700000400.0}}}}}
 
 The slow agent never blocks snmpsim's single event loop: the request is dropped now and the
 same datagram is fed back into the engine ``delay_s`` later, so only that device is late.
@@ -55,6 +56,13 @@ _PEAK_S = 21.0 * 3600.0  # evening peak, local time
 _A1 = 0.6  # first harmonic: evening peak / morning trough
 _A2 = 0.25  # second harmonic: flattens the daytime plateau
 _MOD = {"65": 2**32, "70": 2**64, "67": 2**32, "66": 2**32}
+# ifInOctets, ifOutOctets, ifHCInOctets, ifHCOutOctets: the columns ``congestion`` loads.
+_OCTET_COLUMNS = (
+    (1, 3, 6, 1, 2, 1, 2, 2, 1, 10),
+    (1, 3, 6, 1, 2, 1, 2, 2, 1, 16),
+    (1, 3, 6, 1, 2, 1, 31, 1, 1, 1, 6),
+    (1, 3, 6, 1, 2, 1, 31, 1, 1, 1, 10),
+)
 
 # snmpsim maps these SMI exception classes to the PDU error-status (pysnmp's cmdrsp table).
 _ERROR_CLASSES = {cls.__name__: cls for cls in MibOperationError.__subclasses__()}
@@ -173,6 +181,20 @@ def _retrains(fault: dict[str, Any], since: float, now: float) -> int:
     return int((now - first) // period) - math.ceil((start - first) / period) + 1
 
 
+def _extra_octets(oid: Any, fault: dict[str, Any], now: float) -> int:
+    """Octets a ``congestion`` fault adds to an octet counter of one of its ports since it began."""
+    parts = tuple(int(x) for x in oid)
+    if parts[:-1] not in _OCTET_COLUMNS or not _hit(_ports(fault), parts[-1]):
+        return 0
+    since = float(fault.get("since", now))
+    return int(max(0.0, now - since) * float(fault.get("rate_bps", 0.0)) / 8.0)
+
+
+def _ports(fault: dict[str, Any]) -> set[int]:
+    """The ifIndexes a ``congestion`` fault loads; an empty set means every interface."""
+    return {int(x) for x in fault.get("ports", [])}
+
+
 def variate(oid: Any, tag: str, value: str, **context: Any) -> tuple[Any, str, Any]:
     if not context["nextFlag"] and not context["exactMatch"]:
         return context["origOid"], tag, context["errorStatus"]
@@ -222,6 +244,9 @@ def variate(oid: Any, tag: str, value: str, **context: Any) -> tuple[Any, str, A
             at_total = initial + int(rate * (shape_integral(at, tz) - shape_integral(origin, tz)))
             rate_at = max(rate * shape(at + tz), 1.0)
             total = 2**32 - int(rate_at * lead) + (total - at_total)
+        congestion = faults.get("congestion")
+        if congestion is not None:
+            total += _extra_octets(oid, congestion, now)
         return oid, tag, total % _MOD.get(tag_base, 2**64)
     if kind == "gauge":
         base, amp = float(args[0]), float(args[1])

@@ -116,6 +116,13 @@ def fault(
     ] = None,
     down_s: Annotated[float | None, typer.Option(help="reboot: s without answers.")] = None,
     lead_s: Annotated[float | None, typer.Option(help="wrap: s until Counter32 wraps.")] = None,
+    ports: Annotated[
+        str | None, typer.Option(help="congestion: port ifIndexes, comma-separated; default "
+                                      "every interface.")
+    ] = None,
+    rate_bps: Annotated[
+        float | None, typer.Option(help="congestion: extra bit/s in each direction.")
+    ] = None,
 ) -> None:
     """Switch a fault scenario on (or off with --clear) on a running lab, via its state file."""
     try:
@@ -140,13 +147,15 @@ def fault(
         return
     params: dict[str, Any] = {
         "delay_s": delay_s, "status": status, "margin_db": margin_db, "period_s": period_s,
-        "down_s": down_s, "lead_s": lead_s,
+        "down_s": down_s, "lead_s": lead_s, "rate_bps": rate_bps,
     }
-    if lines:
-        try:
-            params["lines"] = [int(x) for x in lines.split(",") if x.strip()]
-        except ValueError:
-            fail(f"--lines must be comma-separated ifIndexes, not {lines!r}", EXIT_BAD_INPUT)
+    for option, text in (("lines", lines), ("ports", ports)):
+        if text:
+            try:
+                params[option] = [int(x) for x in text.split(",") if x.strip()]
+            except ValueError:
+                fail(f"--{option} must be comma-separated ifIndexes, not {text!r}",
+                     EXIT_BAD_INPUT)
     network.set_fault(device, chosen, **params)
     shown = {k: v for k, v in params.items() if v is not None}
     out.print(f"{device}: {chosen.value} on {shown or ''}", markup=False, highlight=False)

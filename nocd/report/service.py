@@ -124,13 +124,16 @@ class ReportService:
         tell = progress or (lambda _step: None)
         if langs is None:
             langs = [str(x) for x in self.settings.report.languages]
+        # Read, render and write in separate transactions: a write at the end of a long read
+        # transaction fails at once on SQLite (its snapshot is stale once anyone else wrote).
         with self._sessions() as session:
             inputs = gather(session, self.settings, day=day, kind=kind, now=epoch_s(now))
-            tell("gather")
-            report = build_report(inputs)
-            tell("build")
-            files = render_files(report, langs, progress)
-            if store:
+        tell("gather")
+        report = build_report(inputs)
+        tell("build")
+        files = render_files(report, langs, progress)
+        if store:
+            with self._sessions() as session:
                 for lang, lang_files in files.items():
                     report_repo.replace_report(
                         session,
@@ -141,7 +144,7 @@ class ReportService:
                         now=now,
                     )
                 session.commit()
-            tell("store")
+        tell("store")
         _logger.info("SLA report %s (%s) for %s stored", report.date, kind, ", ".join(langs))
         return ReportRun(report=report, files=files)
 
