@@ -291,6 +291,22 @@ def uplink_kqis(
     return rows, out
 
 
+def ticket_kqis(
+    tickets: pd.DataFrame, inventory: pd.DataFrame, window: TimeWindow
+) -> list[pd.DataFrame]:
+    """The ticket-based KQIs of ``window`` (``kpi.kqi``; ``now`` is the window's end)."""
+    if tickets.empty or window.seconds == 0:
+        return []
+    now = window.end
+    return [
+        kq.fault_reports_per_100_lines(tickets, inventory, window),
+        kq.repair_time_quantiles(tickets, window),
+        kq.on_site_within_30_min_ratio(tickets, window, now=now),
+        kq.callback_done_ratio(tickets, window, now=now),
+        kq.installation_within_3_days_ratio(tickets, window, now=now),
+    ]
+
+
 def _empty_kqis() -> pd.DataFrame:
     return pd.DataFrame(columns=list(kq.KQI_COLUMNS))
 
@@ -565,6 +581,7 @@ def compute_period(
                     wide, uplinks, window, threshold=cfg.congestion_threshold
                 )
                 frames += rows
+    frames += ticket_kqis(kpi_repo.ticket_frame(session, period.start), inventory, window)
     kqis = pd.concat(frames, ignore_index=True) if frames else _empty_kqis()
     period_kind = settings.sla.reporting_period(settings.daemon.timezone)
     targets = [(t.name, t.to_target(period_kind)) for t in settings.sla.targets]

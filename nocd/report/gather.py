@@ -8,7 +8,7 @@ KQIs and SLAs come from ``nocd.kpi_service.compute_period`` (the same engine tha
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Final
 from zoneinfo import ZoneInfo
 
@@ -32,14 +32,7 @@ from nocd.kpi_service import (
 )
 from nocd.report.model import ReportInputs
 from nocd.storage import kpi_repo, maintenance_repo
-from nocd.storage.models import (
-    Customer,
-    DeviceStateEvent,
-    District,
-    Port,
-    TicketEventRow,
-    TicketRow,
-)
+from nocd.storage.models import DeviceStateEvent, District, Port
 
 __all__ = ["CAPACITY_HISTORY_DAYS", "TREND_DAYS", "gather", "report_window"]
 
@@ -170,76 +163,6 @@ def _daily_p95(
     return daily.reindex(full).rename("p95").reset_index()
 
 
-def _aware_epoch(value: datetime | None) -> float:
-    if value is None:
-        return float("nan")
-    if value.tzinfo is None:  # SQLite hands back naive UTC
-        value = value.replace(tzinfo=UTC)
-    return float(epoch_s(value))
-
-
-def _tickets(session: Session, since: int) -> pd.DataFrame:
-    """``kpi.kqi.TICKET_COLUMNS`` plus ``side`` for tickets changed since ``since``.
-
-    A ticket not updated since the period began has no event in it. Dispatch and
-    on-site times are the first audit events entering those states; an installation's
-    order date is its ``ordered_at`` field when recorded, else its creation.
-    """
-    since_dt = datetime.fromtimestamp(since, UTC)
-    rows = session.execute(
-        select(
-            TicketRow.id,
-            TicketRow.kind,
-            TicketRow.district,
-            Customer.sla_class,
-            TicketRow.created_at,
-            TicketRow.fields,
-            TicketRow.resolved_at,
-            TicketRow.closed_at,
-            TicketRow.callback_done_at,
-            TicketRow.side,
-        )
-        .outerjoin(Customer, Customer.id == TicketRow.customer_id)
-        .where(TicketRow.updated_at >= since_dt)
-        .order_by(TicketRow.id)
-    ).all()
-    ids = [r[0] for r in rows]
-    firsts: dict[tuple[str, str], float] = {}
-    for chunk in range(0, len(ids), 500):
-        part = ids[chunk : chunk + 500]
-        for ticket, state, at in session.execute(
-            select(TicketEventRow.ticket_id, TicketEventRow.state, TicketEventRow.at).where(
-                TicketEventRow.ticket_id.in_(part),
-                TicketEventRow.state.in_(("dispatched", "on_site")),
-            )
-        ):
-            t = _aware_epoch(at)
-            key = (ticket, state)
-            firsts[key] = min(firsts.get(key, t), t)
-    records = []
-    for tid, kind, district, sla, created, fields, resolved, closed, callback, side in rows:
-        ordered = (fields or {}).get("ordered_at")
-        opened = _aware_epoch(created)
-        if kind == "installation" and isinstance(ordered, dict) and "$dt" in ordered:
-            opened = _aware_epoch(datetime.fromisoformat(str(ordered["$dt"])))
-        records.append(
-            {
-                "ticket": tid,
-                "kind": kind,
-                "district": district,
-                "sla_class": sla or kpi_repo.DEFAULT_SLA_CLASS,
-                "opened_at": opened,
-                "dispatched_at": firsts.get((tid, "dispatched"), float("nan")),
-                "on_site_at": firsts.get((tid, "on_site"), float("nan")),
-                "resolved_at": _aware_epoch(resolved),
-                "closed_at": _aware_epoch(closed),
-                "callback_at": _aware_epoch(callback),
-                "side": side,
-            }
-        )
-    return pd.DataFrame(records, columns=[*kq.TICKET_COLUMNS, "side"])
-
-
 def _down_causes(session: Session, until: int) -> pd.DataFrame:
     rows = session.execute(
         select(DeviceStateEvent.device_id, DeviceStateEvent.ts, DeviceStateEvent.reason).where(
@@ -326,5 +249,5 @@ def gather(
         uplinks=uplinks,
         uplink_util=util.loc[:, ["port", "utilisation_ratio"]],
         uplink_daily_p95=_daily_p95(session, uplinks, day, zone),
-        tickets=_tickets(session, period.start),
+        tickets=kpi_repo.ticket_frame(session, period.start),
     )

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -21,6 +22,8 @@ import pandas as pd
 from sqlalchemy import ColumnElement, and_, delete, exists, func, not_, select, update
 from sqlalchemy.orm import Session, aliased
 
+from kpi.intervals import epoch_s
+from kpi.kqi import TICKET_COLUMNS
 from nocd.storage.ingest import copy_frame
 from nocd.storage.models import (
     Customer,
@@ -35,6 +38,8 @@ from nocd.storage.models import (
     Rollup,
     RollupState,
     SlaResult,
+    TicketEventRow,
+    TicketRow,
     UplinkKqi,
 )
 
@@ -63,6 +68,7 @@ __all__ = [
     "save_line_kpis",
     "save_period",
     "silent_since",
+    "ticket_frame",
     "uplink_inventory",
 ]
 
@@ -320,6 +326,77 @@ def rollup_frame(
     ).where(*conditions)
     columns = ("device_id", "entity", "metric", "bucket", "count", "min", "avg", "max", "p95")
     return _frame(session.execute(query).all(), columns)
+
+
+def _aware_epoch(value: datetime | None) -> float:
+    if value is None:
+        return float("nan")
+    if value.tzinfo is None:  # SQLite hands back naive UTC
+        value = value.replace(tzinfo=UTC)
+    return float(epoch_s(value))
+
+
+def ticket_frame(session: Session, since: int) -> pd.DataFrame:
+    """``kpi.kqi.TICKET_COLUMNS`` plus ``side`` for tickets changed since ``since``.
+
+    A ticket not updated since the period began has no event in it. Dispatch and
+    on-site times are the first audit events entering those states; an installation's
+    order date is its ``ordered_at`` field when recorded, else its creation.
+    """
+    since_dt = datetime.fromtimestamp(since, UTC)
+    rows = session.execute(
+        select(
+            TicketRow.id,
+            TicketRow.kind,
+            TicketRow.district,
+            Customer.sla_class,
+            TicketRow.created_at,
+            TicketRow.fields,
+            TicketRow.resolved_at,
+            TicketRow.closed_at,
+            TicketRow.callback_done_at,
+            TicketRow.side,
+        )
+        .outerjoin(Customer, Customer.id == TicketRow.customer_id)
+        .where(TicketRow.updated_at >= since_dt)
+        .order_by(TicketRow.id)
+    ).all()
+    ids = [r[0] for r in rows]
+    firsts: dict[tuple[str, str], float] = {}
+    for chunk in range(0, len(ids), 500):
+        part = ids[chunk : chunk + 500]
+        for ticket, state, at in session.execute(
+            select(TicketEventRow.ticket_id, TicketEventRow.state, TicketEventRow.at).where(
+                TicketEventRow.ticket_id.in_(part),
+                TicketEventRow.state.in_(("dispatched", "on_site")),
+            )
+        ):
+            t = _aware_epoch(at)
+            key = (ticket, state)
+            firsts[key] = min(firsts.get(key, t), t)
+    records = []
+    for tid, kind, district, sla, created, fields, resolved, closed, callback, side in rows:
+        ordered = (fields or {}).get("ordered_at")
+        opened = _aware_epoch(created)
+        if kind == "installation" and isinstance(ordered, dict) and "$dt" in ordered:
+            opened = _aware_epoch(datetime.fromisoformat(str(ordered["$dt"])))
+        records.append(
+            {
+                "ticket": tid,
+                "kind": kind,
+                "district": district,
+                "sla_class": sla or DEFAULT_SLA_CLASS,
+                "opened_at": opened,
+                "dispatched_at": firsts.get((tid, "dispatched"), float("nan")),
+                "on_site_at": firsts.get((tid, "on_site"), float("nan")),
+                "resolved_at": _aware_epoch(resolved),
+                "closed_at": _aware_epoch(closed),
+                "callback_at": _aware_epoch(callback),
+                "side": side,
+            }
+        )
+    return pd.DataFrame(records, columns=[*TICKET_COLUMNS, "side"])
+
 
 
 # --------------------------------------------------------------------------- results

@@ -16,12 +16,13 @@ from sqlalchemy.orm import Session
 from collectors.ports import PortInfo
 from kpi.intervals import TimeWindow
 from nocd.config import Settings
-from nocd.kpi_config import ExcludedDowntimeConfig
+from nocd.kpi_config import ExcludedDowntimeConfig, SlaTargetConfig
 from nocd.kpi_service import compute_period
 from nocd.storage import inventory_repo as inv
 from nocd.storage import kpi_repo, maintenance_repo, poll_repo, rollup_repo
 from nocd.storage.ingest import ingest_samples
 from nocd.storage.models import Rollup, Sample
+from tests.integration import report_data
 
 pytestmark = pytest.mark.integration
 
@@ -424,3 +425,67 @@ def test_service_should_compute_hand_worked_uplink_kqis(session: Session):
     assert (records[1].busy_hour_start, records[1].busy_hour_p95) == (None, None)
     only_bj, total = kpi_repo.query_uplink_kqis(session, period_start=JUNE.start, district="bj")
     assert total == 1 and only_bj[0].intervals == 6
+
+
+# --- ticket KQIs ------------------------------------------------------------------------------
+
+
+def test_service_should_feed_ticket_kqis_and_their_sla_from_stored_tickets(session: Session):
+    """The report's synthetic June (``report_data``: its docstring lists the tickets),
+    evaluated at the end of June.
+
+    Fault reports: T1, T2 (xihu, 3 lines) and T3 (bj, 1 line) opened in June → 3 × 100 ÷ 4
+    = 75 network, 200/3 xihu, 100 bj. Repair time: T1 and T2 took 2 h → median, p80 and
+    p95 7200 s (xihu and network; T3 is not resolved). On site within 30 min: T1 (20 min)
+    and T4 (20 min) yes, T2 (45 min) no, T3 (dispatched 06-30 08:30, nobody by the end of
+    June) due and late → 2/4, xihu 1/2, bj 1/2. Callback: T1 called back before closing,
+    T2 closed without, T4 installed 06-07 and called back 2 days later → 2/3. Installation
+    within 3 days: T4 in 2 days → 1/1. A target "on site ≥ 90 %" is breached (0.5, closed
+    period); the same on callbacks at 60 % is met.
+    """
+    report_data.build(session)
+    session.flush()
+    base = Settings()
+    extra = [
+        SlaTargetConfig(
+            name="on-site-30min",
+            kqi="on_site_within_30_min_ratio",
+            sla_class="*",
+            scope="internal",
+            objective=0.9,
+        ),
+        SlaTargetConfig(
+            name="callback",
+            kqi="callback_done_ratio",
+            sla_class="*",
+            scope="external",
+            objective=0.6,
+        ),
+    ]
+    settings = base.model_copy(update={"sla": base.sla.model_copy(update={"targets": extra})})
+    month = TimeWindow(start=report_data.P, end=report_data.P + 30 * 86_400)
+    result = compute_period(session, settings, period=month, now=month.end + 3600)
+    k = result.kqis.set_index(["kqi", "district", "sla_class"])
+
+    def value(kqi: str, district: str = "*") -> float:
+        return float(k.loc[(kqi, district, "*"), "value"])
+
+    def counts(kqi: str, district: str = "*") -> list[float]:
+        return k.loc[(kqi, district, "*"), ["numerator", "denominator"]].tolist()
+
+    assert value("fault_reports_per_100_lines_month") == pytest.approx(75)
+    assert value("fault_reports_per_100_lines_month", "xihu") == pytest.approx(200 / 3)
+    assert value("fault_reports_per_100_lines_month", "bj") == pytest.approx(100)
+    for q in ("median", "p80", "p95"):
+        assert value(f"repair_time_{q}_seconds") == 7200
+        assert value(f"repair_time_{q}_seconds", "xihu") == 7200
+    assert counts("on_site_within_30_min_ratio") == [2, 4]
+    assert counts("on_site_within_30_min_ratio", "xihu") == [1, 2]
+    assert counts("on_site_within_30_min_ratio", "bj") == [1, 2]
+    assert counts("callback_done_ratio") == [2, 3]
+    assert counts("installation_within_3_days_ratio") == [1, 1]
+    s = result.slas.set_index(["target", "district"])
+    assert s.loc[("on-site-30min", "*"), "status"] == "breached"
+    assert s.loc[("on-site-30min", "*"), "sli"] == 0.5
+    assert s.loc[("callback", "*"), "status"] == "met"
+    assert s.loc[("callback", "xihu"), "status"] == "breached", "1 of 2 < 60 %"
