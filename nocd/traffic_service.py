@@ -40,6 +40,7 @@ from alerting.model import AlertStatus
 from alerting.tickets import FaultSide, Priority
 from alerting.workflow import WorkflowTemplate, parse_template
 from kpi.anomaly import AnomalyEvent, OnlineDetector
+from kpi.cad import CadDetector
 from kpi.forecast import ForecastConfig, fit_forecaster
 from kpi.traffic import (
     CapacityForecast,
@@ -585,7 +586,7 @@ def _date_text(cap: LinkCapacity, days: float | None) -> str | None:
 
 @dataclass(slots=True)
 class _LinkState:
-    detector: OnlineDetector
+    detector: OnlineDetector | CadDetector
     cursor: int  # the next bucket to score (epoch s)
 
 
@@ -837,7 +838,8 @@ class TrafficService:
     def anomaly_sync(self, now: int) -> list[AnomalyRecord]:
         """Score the 5-minute buckets that became final since the last pass; raise alerts."""
         cfg = self.settings.traffic
-        if cfg.anomaly_use_forecast and self._latest.computed_at is None:
+        cad = cfg.anomaly_detector == "cad"
+        if not cad and cfg.anomaly_use_forecast and self._latest.computed_at is None:
             # Scored against forecast bands: wait for the first refit rather than prime the
             # detectors against a different reference (their surprise would be miscalibrated).
             return []
@@ -847,7 +849,8 @@ class TrafficService:
             watermark = traffic_repo.rollup_watermark(session)
         if watermark is not None:
             end = min(end, watermark // STEP_S * STEP_S)
-        warm_start = end - cfg.anomaly_warmup_samples * STEP_S
+        warmup = cfg.anomaly_cad_warmup_samples if cad else cfg.anomaly_warmup_samples
+        warm_start = end - warmup * STEP_S
         events: list[AnomalyRecord] = []
         for i in range(0, len(links), _LINK_CHUNK):
             chunk = links[i : i + _LINK_CHUNK]
@@ -886,19 +889,46 @@ class TrafficService:
         state = self._links.get(link.key)
         priming = state is None
         if state is None:
-            state = _LinkState(detector=OnlineDetector(cfg.detector()), cursor=since)
+            detector = self._new_detector(load)
+            if detector is None:
+                return []  # no samples yet to set CAD's value range: try again next pass
+            state = _LinkState(detector=detector, cursor=since)
             self._links[link.key] = state
         first = (state.cursor - since) // STEP_S
-        expected = self._expected.get(link.key, ()) if cfg.anomaly_use_forecast else ()
         out: list[AnomalyRecord] = []
-        for j in range(max(0, first), len(load)):
-            bucket = since + j * STEP_S
-            e, s = _band(expected, bucket)
-            _, event = state.detector.update(float(load[j]), e, s)
-            if event is not None and not priming:
-                out.append(self._record(link, event, bucket, now))
+        if isinstance(state.detector, CadDetector):
+            for j in range(max(0, first), len(load)):
+                _, event = state.detector.update(float(load[j]))
+                if event is not None and not priming:
+                    out.append(self._record(link, event, since + j * STEP_S, now))
+        else:
+            expected = self._expected.get(link.key, ()) if cfg.anomaly_use_forecast else ()
+            for j in range(max(0, first), len(load)):
+                bucket = since + j * STEP_S
+                e, s = _band(expected, bucket)
+                _, event = state.detector.update(float(load[j]), e, s)
+                if event is not None and not priming:
+                    out.append(self._record(link, event, bucket, now))
         state.cursor = since + len(load) * STEP_S
         return out
+
+    def _new_detector(self, priming: FloatArray) -> OnlineDetector | CadDetector | None:
+        """A link's detector; CAD's value range is 0 .. the peak load of its priming week.
+
+        NAB hands CAD OSE each file's min..max. A load is a rate: 0 is its a-priori floor
+        and "no traffic" is the outage to catch, so the floor is 0 (with the observed
+        minimum as floor, a night trough and a dead link fall in the same bottom level). The
+        ceiling is the observed peak, not the link speed: three bits over 0..speed would put
+        a link that peaks at 40 % of its speed into three levels. Later loads above the peak
+        are clamped to the top level. None while the week holds no traffic (retried).
+        """
+        cfg = self.settings.traffic
+        if cfg.anomaly_detector != "cad":
+            return OnlineDetector(cfg.detector())
+        finite = priming[np.isfinite(priming)]
+        if len(finite) == 0 or not float(finite.max()) > 0.0:
+            return None
+        return CadDetector(cfg.cad(min(0.0, float(finite.min())), float(finite.max())))
 
     def _record(
         self, link: LinkRecord, event: AnomalyEvent, bucket: int, now: int
