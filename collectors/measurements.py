@@ -14,7 +14,14 @@ from dataclasses import dataclass
 
 from collectors.counters import CounterRate
 from collectors.device_poll import DevicePoll, rates_between
-from collectors.samples import DslCounters, DslLineRow, IfStatus, InterfaceRow
+from collectors.samples import (
+    DslCounters,
+    DslLineRow,
+    DslPeriod,
+    DslUnit,
+    IfStatus,
+    InterfaceRow,
+)
 
 __all__ = ["Measurement", "measurements"]
 
@@ -94,6 +101,24 @@ def _dsl_line(put: _Put, line: DslLineRow) -> None:
     put(entity, "attainable_up_kbps", line.attainable_up_kbps)
     _dsl_counters(put, entity, "", line.xtuc)
     _dsl_counters(put, entity, "remote_", line.xtur)
+    _dsl_last_bin(put, entity, "", line, DslUnit.XTUC)
+    _dsl_last_bin(put, entity, "remote_", line, DslUnit.XTUR)
+
+
+def _dsl_last_bin(put: _Put, entity: str, prefix: str, line: DslLineRow, unit: DslUnit) -> None:
+    """The agent's most recent completed 15-minute bin (number 1), if the agent vouches for it.
+
+    Stored at the poll's time as ``pm15_*``: every poll within the next 15 minutes repeats
+    it. This is the only source of ES/SES/UAS for a VDSL2 line (no running counters).
+    """
+    for b in line.intervals:
+        if b.unit is unit and b.period is DslPeriod.MIN15 and b.number == 1 and b.valid:
+            put(entity, f"{prefix}pm15_es", b.es)
+            put(entity, f"{prefix}pm15_ses", b.ses)
+            put(entity, f"{prefix}pm15_uas", b.uas)
+            put(entity, f"{prefix}pm15_inits", b.inits)
+            put(entity, f"{prefix}pm15_failed_inits", b.failed_inits)
+            return
 
 
 def _dsl_counters(put: _Put, entity: str, prefix: str, counters: DslCounters) -> None:

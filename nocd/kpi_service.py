@@ -60,6 +60,15 @@ UPLINK_COLUMNS: Final = (
 )
 COUNTERS: Final = ("inits_total", "failed_inits_total", "es_total", "ses_total", "uas_total")
 SNR: Final = ("snr_margin_down_db", "snr_margin_up_db")
+# The agent's own last completed 15-minute bin (collectors.measurements), by the counter
+# whose per-bin increase it replaces.
+AGENT_BINS: Final = {
+    "pm15_inits": "inits_total",
+    "pm15_failed_inits": "failed_inits_total",
+    "pm15_es": "es_total",
+    "pm15_ses": "ses_total",
+    "pm15_uas": "uas_total",
+}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -207,28 +216,74 @@ def uas_bins(lines: pd.DataFrame, uas_hourly: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+def _agent_bins(five_min: pd.DataFrame) -> pd.DataFrame:
+    """The agent's own 15-minute counts (``pm15_*`` rollups) per series and bin start.
+
+    Polled during quarter hour k+1, the agent's last completed bin is k: agents count in
+    wall-clock quarter hours (RFC 2662/5650 intervals). Columns are the ``COUNTERS``.
+    """
+    agent = five_min.loc[five_min["metric"].isin(list(AGENT_BINS))]
+    index = ["device_id", "entity", "start"]
+    if agent.empty:
+        return pd.DataFrame(
+            columns=list(COUNTERS), index=pd.MultiIndex.from_tuples([], names=index)
+        )
+    own = agent.assign(
+        start=(agent["bucket"] // BIN_S) * BIN_S - BIN_S, metric=agent["metric"].map(AGENT_BINS)
+    )
+    return own.pivot_table(index=index, columns="metric", values="max", aggfunc="max").reindex(
+        columns=list(COUNTERS)
+    )
+
+
+def agent_uas_bins(lines: pd.DataFrame, five_min: pd.DataFrame) -> pd.DataFrame:
+    """Unavailable seconds per line and quarter hour from the agent's own bins (nonzero)."""
+    counted = _agent_bins(five_min)["uas_total"].dropna()
+    keys = _line_keys(lines, "line:")
+    own = counted.loc[counted > 0].reset_index().merge(keys, on=["device_id", "entity"])
+    start = own["start"].to_numpy(dtype=np.int64)
+    return pd.DataFrame(
+        {
+            "entity": own["line"].to_numpy(dtype=object),
+            "start": start,
+            "end": start + BIN_S,
+            "uas_s": np.minimum(own["uas_total"].to_numpy(), BIN_S).astype(np.int64),
+        }
+    )
+
+
 def line_bins(lines: pd.DataFrame, five_min: pd.DataFrame) -> pd.DataFrame:
-    """15-minute bins (``kpi.dsl_line.BIN_COLUMNS``) from 5-minute counter and SNR rollups."""
+    """15-minute bins (``kpi.dsl_line.BIN_COLUMNS``) from 5-minute counter and SNR rollups.
+
+    Where the agent vouched for its own 15-minute bin (``pm15_*``), its counts are used;
+    otherwise the increase of the running counters within the quarter hour.
+    """
     keys = _line_keys(lines, "line:").merge(lines.loc[:, ["line", "dslam", "customer"]], on="line")
     counters = five_min.loc[five_min["metric"].isin(COUNTERS)]
     deltas = _counter_deltas(counters, STEP_S)
     deltas["start"] = (deltas["bucket"] // BIN_S) * BIN_S
-    per_bin = (
-        deltas.pivot_table(
-            index=["device_id", "entity", "start"], columns="metric", values="delta", aggfunc="sum"
-        )
-        .reindex(columns=list(COUNTERS))
-        .fillna(0.0)
-    )
+    from_counters = deltas.pivot_table(
+        index=["device_id", "entity", "start"], columns="metric", values="delta", aggfunc="sum"
+    ).reindex(columns=list(COUNTERS))
+    agent = _agent_bins(five_min)
+    per_bin = agent.combine_first(from_counters).reindex(columns=list(COUNTERS)).fillna(0.0)
     snr = five_min.loc[five_min["metric"].isin(SNR)].assign(
         start=lambda f: (f["bucket"] // BIN_S) * BIN_S
     )
     snr_bin = snr.pivot_table(
         index=["device_id", "entity", "start"], columns="metric", values="min", aggfunc="min"
     ).reindex(columns=list(SNR))
+    observed = five_min.loc[~five_min["metric"].isin(list(AGENT_BINS))]
     seen = (
-        five_min.assign(start=(five_min["bucket"] // BIN_S) * BIN_S)
-        .loc[:, ["device_id", "entity", "start"]]
+        pd.concat(
+            [
+                observed.assign(start=(observed["bucket"] // BIN_S) * BIN_S).loc[
+                    :, ["device_id", "entity", "start"]
+                ],
+                agent.reset_index().loc[:, ["device_id", "entity", "start"]],
+            ],
+            ignore_index=True,
+        )
         .drop_duplicates()
         .set_index(["device_id", "entity", "start"])
     )
@@ -477,12 +532,23 @@ def compute_period(
     line_maint = kq.expand_to_lines(device_maint, lines.rename(columns={})).astype(
         {"start": np.int64, "end": np.int64}
     )
-    uas = uas_bins(
+    uas_hourly = kpi_repo.rollup_frame(
+        session, "1h", metrics=("uas_total",), since=period.start - HOUR_S, until=until
+    )
+    uas = uas_bins(lines, uas_hourly)
+    # Lines without a running UAS counter (VDSL2) count the agent's own 15-minute bins.
+    agent_uas = agent_uas_bins(
         lines,
         kpi_repo.rollup_frame(
-            session, "1h", metrics=("uas_total",), since=period.start - HOUR_S, until=until
+            session, "5m", metrics=("pm15_uas",), since=period.start, until=until + BIN_S
         ),
     )
+    if len(agent_uas):
+        counted = set(
+            uas_hourly.merge(_line_keys(lines, "line:"), on=["device_id", "entity"])["line"]
+        )
+        agent_uas = agent_uas.loc[~agent_uas["entity"].isin(counted)]
+        uas = pd.concat([uas, agent_uas], ignore_index=True) if len(uas) else agent_uas
     frames: list[pd.DataFrame] = []
     line_kpis = pd.DataFrame({"line": lines["line"]})
     if len(lines) and window.seconds:
@@ -497,7 +563,11 @@ def compute_period(
             kq.customer_minutes_lost(seconds, inventory),
         ]
         five_min = kpi_repo.rollup_frame(
-            session, "5m", metrics=(*COUNTERS, *SNR), since=until - WEEK_S - STEP_S, until=until
+            session,
+            "5m",
+            metrics=(*COUNTERS, *SNR, *AGENT_BINS),
+            since=until - WEEK_S - STEP_S,
+            until=until,
         )
         bins = line_bins(lines, five_min)
         if len(bins):
