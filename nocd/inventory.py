@@ -424,17 +424,43 @@ _NULLS = {"", "~", "null", "Null", "NULL"}
 _Loader: Any = getattr(yaml, "CBaseLoader", yaml.BaseLoader)
 
 
-def _plain(node: yaml.Node) -> Any:
+_MAX_DEPTH = 32  # a row nests a few levels (devices[].snmp.version); aliases may loop
+
+
+class _Unusable(ValueError):
+    """Raised by ``_plain`` for YAML that has no plain value: loops, alias bombs, odd keys."""
+
+    def __init__(self, node: yaml.Node, message: str) -> None:
+        self.node = node
+        super().__init__(message)
+
+
+def _plain(node: yaml.Node, budget: list[int], depth: int = 0) -> Any:
     """Node → Python with every scalar kept as text (``00123`` stays a string, ``no`` is not
-    ``False``); pydantic converts numbers where a field wants one."""
+    ``False``); pydantic converts numbers where a field wants one.
+
+    ``budget`` holds how many more nodes may be produced: without aliases a document has at
+    most one node per character, so running out means aliases multiply it (a "billion
+    laughs" file); an alias to an enclosing node is a loop and ends at ``_MAX_DEPTH``.
+    """
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise _Unusable(node, "aliases expand to more nodes than the file has characters")
+    if depth > _MAX_DEPTH:
+        raise _Unusable(node, f"nested more than {_MAX_DEPTH} levels (or an alias loop)")
     if isinstance(node, yaml.ScalarNode):
         if node.style is None and node.value in _NULLS:
             return None
         return node.value
     if isinstance(node, yaml.SequenceNode):
-        return [_plain(item) for item in node.value]
+        return [_plain(item, budget, depth + 1) for item in node.value]
     if isinstance(node, yaml.MappingNode):
-        return {_plain(key): _plain(value) for key, value in node.value}
+        plain: dict[Any, Any] = {}
+        for key, value in node.value:
+            if not isinstance(key, yaml.ScalarNode):
+                raise _Unusable(key, "a key must be plain text, not a list or mapping")
+            plain[_plain(key, budget, depth + 1)] = _plain(value, budget, depth + 1)
+        return plain
     raise TypeError(f"unexpected YAML node {node!r}")  # pragma: no cover
 
 
@@ -467,13 +493,16 @@ def parse_yaml(text: str, source: str) -> InventoryDocument:
         builder.problems.append(Problem(source, line, "yaml", str(exc.problem or exc)))
         return builder.document()
     except yaml.YAMLError as exc:
-        builder.problems.append(Problem(source, None, "yaml", str(exc)))
+        # ReaderError (a control character) has a character position, not a mark.
+        position = getattr(exc, "position", None)
+        line = text.count("\n", 0, position) + 1 if isinstance(position, int) else 1
+        builder.problems.append(Problem(source, line, "yaml", str(exc)))
         return builder.document()
     finally:
         loader.dispose()
     expected = ", ".join(SECTIONS)
     if root is None:
-        builder.problems.append(Problem(source, None, "(file)", f"empty; expected {expected}"))
+        builder.problems.append(Problem(source, 1, "(file)", f"empty; expected {expected}"))
         return builder.document()
     if not isinstance(root, yaml.MappingNode):
         builder.problems.append(
@@ -481,6 +510,7 @@ def parse_yaml(text: str, source: str) -> InventoryDocument:
         )
         return builder.document()
     seen: set[str] = set()
+    budget = [len(text) + 1]
     for key, value in root.value:
         name = str(key.value)
         if name not in SECTIONS:
@@ -493,17 +523,24 @@ def parse_yaml(text: str, source: str) -> InventoryDocument:
             continue
         seen.add(name)
         builder.section(name)
-        if isinstance(value, yaml.ScalarNode) and _plain(value) is None:
+        if isinstance(value, yaml.ScalarNode) and _plain(value, budget) is None:
             continue  # `devices:` with nothing under it: an empty section
         if not isinstance(value, yaml.SequenceNode):
             builder.problems.append(Problem(source, _line(value), name, "must be a list"))
             continue
         for row in value.value:
+            try:
+                data = _plain(row, budget)
+            except _Unusable as exc:
+                builder.problems.append(Problem(source, _line(exc.node), name, str(exc)))
+                if budget[0] < 0:
+                    break
+                continue
             lines: dict[str, int] = {}
             if isinstance(row, yaml.MappingNode):
                 for path, line in _key_lines(row, "", lines):
                     builder.problems.append(Problem(source, line, path, "duplicate key"))
-            builder.add(name, _plain(row), _Where(source, _line(row), lines))
+            builder.add(name, data, _Where(source, _line(row), lines))
     return builder.document()
 
 
@@ -649,7 +686,10 @@ def read_inventory(path: str | Path) -> InventoryDocument:
     try:
         text = Path(path).read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
-        problem = Problem(source, None, "(file)", f"not UTF-8 text: {exc.reason}")
+        line = exc.object[: exc.start].count(b"\n") + 1
+        problem = Problem(
+            source, line, "(file)", f"not UTF-8 text: {exc.reason} at byte {exc.start}"
+        )
         return InventoryDocument(source=source, problems=(problem,))
     except OSError as exc:
         problem = Problem(source, None, "(file)", exc.strerror or str(exc))

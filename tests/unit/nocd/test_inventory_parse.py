@@ -258,7 +258,7 @@ def test_yaml_syntax_error_should_name_its_line():
 
 def test_yaml_structure_problems():
     cases = [
-        ("", "s.yaml: (file): empty; expected districts, devices, customers, lines"),
+        ("", "s.yaml:1: (file): empty; expected districts, devices, customers, lines"),
         ("- a\n", "s.yaml:1: (file): must be a mapping with districts, devices, customers, lines"),
         (
             "routers: []\n",
