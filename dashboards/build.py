@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
-from grafana_foundation_sdk.builders import bargauge, stat, table, text, timeseries
+from grafana_foundation_sdk.builders import bargauge, gauge, stat, table, text, timeseries
 from grafana_foundation_sdk.builders import common as common_builders
 from grafana_foundation_sdk.builders import statetimeline as state_timeline
 from grafana_foundation_sdk.builders.dashboard import (
@@ -438,8 +438,9 @@ def device() -> Dashboard:
         _dashboard(
             "nocd-device",
             "nocd / Device and ports",
-            "One device's reachability and availability, the port alerts of its district and "
-            "the uplink KQIs. Per-port series stay in nocd's storage (bounded Prometheus labels).",
+            "One device's reachability and availability, its uplinks' throughput and "
+            "utilisation, the port alerts (utilisation, errors) of its district. Customer "
+            "ports and lines stay in nocd's storage (bounded Prometheus labels).",
         )
         .with_variable(_datasource())
         .with_variable(_district(multi=False))
@@ -470,11 +471,37 @@ def device() -> Dashboard:
         .thresholds(_steps("red", (1, "green")))
         .height(5)
         .span(12),
-        Row("Ports and uplinks"),
+        Row("Uplinks of $device"),
+        _series(
+            "Uplink throughput",
+            "bps",
+            _query(f"max by (link, direction) (nocd_uplink_bps{{{sel}}})",
+                   "{{link}} {{direction}}"),
+        ).description("Average of the newest closed 5-minute bucket; in = towards the device."),
+        _series(
+            "Uplink utilisation (5-minute average and peak poll)",
+            "percentunit",
+            _query(f"max by (link, direction) (nocd_uplink_utilisation_ratio{{{sel}}})",
+                   "{{link}} {{direction}} avg"),
+            _query(f"max by (link, direction) (nocd_uplink_utilisation_max_ratio{{{sel}}})",
+                   "{{link}} {{direction}} peak"),
+        )
+        .thresholds(_steps("green", (0.8, "orange"), (0.95, "red")))
+        .thresholds_style(common_builders.GraphThresholdsStyleConfig().mode(
+            common.GraphThresholdsStyleMode.DASHED))
+        .max(1)
+        .description("uplink_utilisation warns above 80 % and is critical above 95 % "
+                     "(15 minutes each, docs/alerting.md)."),
+        _bars("Busiest uplinks in $district (peak poll, newest 5 minutes)",
+              'topk(10, max by (device, link) '
+              '(nocd_uplink_utilisation_max_ratio{district="$district"}))',
+              "{{device}} {{link}}", "percentunit")
+        .thresholds(_steps("green", (0.8, "orange"), (0.95, "red"))).max(1).span(12),
+        Row("Ports"),
         _note(
             "Per-port throughput, utilisation and errors",
-            "Prometheus holds only bounded labels (district, device), so per-port and per-line "
-            "series are not exported. Ask nocd's API (any token role):\n\n"
+            "Uplinks are exported above; customer ports and lines are not (Prometheus holds "
+            "only bounded labels). Ask nocd's API (any token role):\n\n"
             "* throughput: `GET /api/v1/kpis?device=$device&metric=in_bps&resolution=5m` "
             "(also `out_bps`)\n"
             "* utilisation: `GET /api/v1/kpis?device=$device&metric=port_utilisation_ratio"
@@ -520,6 +547,43 @@ def dsl() -> Dashboard:
         .with_variable(_datasource())
         .with_variable(_district(multi=True)),
         Row("Line stability"),
+        _stat("Unstable lines", f'sum(nocd_dsl_lines{{{sel}, stability="unstable"}})', "none",
+              _steps("green", (1, "orange"), (10, "red")))
+        .description("Retrains too often (mean time between retrains below 24 h, or more than "
+                     "3 in a 15-minute bin); docs/kpi.md.").span(6),
+        _stat("Errored lines", f'sum(nocd_dsl_lines{{{sel}, stability="errored"}})', "none",
+              _steps("green", (1, "orange"), (50, "red")))
+        .description("Errored seconds too often (mean time between errors below 1 h).").span(6),
+        _stat("Marginal lines", f'sum(nocd_dsl_lines{{{sel}, stability="marginal"}})', "none",
+              _steps("green", (1, "orange"), (50, "red")))
+        .description("SNR margin below 3 dB in 2 or more bins.").span(6),
+        gauge.Panel()
+        .title("Stable lines")
+        .with_target(_query(f'sum(nocd_dsl_lines{{{sel}, stability="stable"}}) / '
+                            f'sum(nocd_dsl_lines{{{sel}, stability!="unknown"}})').ref_id("A"))
+        .datasource(DS)
+        .unit("percentunit")
+        .min(0)
+        .max(1)
+        .decimals(1)
+        .thresholds(SHARE_HIGH_GOOD)
+        .reduce_options(common_builders.ReduceDataOptions().calcs(["lastNotNull"]))
+        .description("Share of lines with a stability class that are stable (internal target "
+                     "95 %, [sla] stable-lines-internal).")
+        .height(4)
+        .span(6),
+        _bars("Lines by stability class",
+              f"sum by (stability) (nocd_dsl_lines{{{sel}}})", "{{stability}}", "none")
+        .thresholds(_steps("blue"))
+        .description("From the newest per-line KPIs (unknown: no class yet, e.g. never in "
+                     "showtime). Which lines: GET /api/v1/kpis/lines?stability=unstable.")
+        .span(12),
+        _series(
+            "Lines by stability class over time",
+            "none",
+            _query(f'sum by (stability) (nocd_dsl_lines{{{sel}, stability!="stable"}})',
+                   "{{stability}}"),
+        ).description("Stable lines left out so the few unstable ones stay visible."),
         _series(
             "Stable-line ratio",
             "percentunit",
@@ -609,6 +673,21 @@ def sla() -> Dashboard:
                                      value={"type": "color-background"}),
         ])
         .span(24),
+        gauge.Panel()
+        .title("Burn rate now (1 h window)")
+        .with_target(_query(f"max by (target) ({BURN_RATE.format(sel=sel, window='1h')})",
+                            "{{target}}").ref_id("A"))
+        .datasource(DS)
+        .unit("none")
+        .min(0)
+        .max(20)
+        .decimals(1)
+        .thresholds(_steps("green", (1, "orange"), (14.4, "red")))
+        .reduce_options(common_builders.ReduceDataOptions().calcs(["lastNotNull"]))
+        .description("Worst district per target. 1 spends the month's error budget exactly by "
+                     "the period's end; 14.4 spends 2 % of it in an hour (page).")
+        .height(6)
+        .span(24),
         Row("Over time"),
         _series(
             "SLI",
@@ -648,44 +727,119 @@ def sla() -> Dashboard:
 
 
 def traffic() -> Dashboard:
-    """Uplink alerts, the traffic model's freshness, and where the forecasts live."""
+    """Uplink load forecasts with their 90 % band, capacity exhaustion dates, uplink alerts."""
     sel = 'district=~"$district"'
+    link_sel = f'{sel}, device="$device", link="$link"'
+    device_var = (
+        QueryVariable("device")
+        .label("Device")
+        .query('label_values(nocd_forecast_bps{district=~"$district"}, device)')
+        .datasource(DS)
+        .refresh(model.VariableRefresh.ON_TIME_RANGE_CHANGED)
+        .sort(model.VariableSort.ALPHABETICAL_ASC)
+    )
+    link_var = (
+        QueryVariable("link")
+        .label("Uplink")
+        .query('label_values(nocd_forecast_bps{district=~"$district", device="$device"}, link)')
+        .datasource(DS)
+        .refresh(model.VariableRefresh.ON_TIME_RANGE_CHANGED)
+        .sort(model.VariableSort.ALPHABETICAL_ASC)
+        .multi(True)
+        .include_all(True)
+    )
+    days = f"nocd_capacity_exhaustion_days{{{sel}}}"
+    fixed = {"mode": "fixed", "fixedColor": "blue"}
     return _numbered(
         _dashboard(
             "nocd-traffic",
             "nocd / Traffic and capacity",
-            "Uplink alerts and the traffic model's freshness; where the load forecasts and "
-            "capacity exhaustion dates are.",
+            "Uplink peak-load forecasts (24 h and 7 d) with their 90 % prediction band, the "
+            "links forecast to exhaust within 90 days, and uplink alerts. The traffic model "
+            "runs where the KQIs do (central, or all-in-one), so these series come from there.",
         )
         .with_variable(_datasource())
-        .with_variable(_district(multi=True)),
-        Row("Uplinks"),
+        .with_variable(_district(multi=True))
+        .with_variable(device_var)
+        .with_variable(link_var),
+        Row("Capacity outlook"),
+        _stat("Uplinks exhausting within 90 days", f"count({days} <= 90) or vector(0)", "none",
+              COUNT_WARN).description("Busy-hour p95 trend crosses the capacity threshold "
+                                      "([traffic] capacity_threshold, 80 %) within 90 days."),
+        _stat("Soonest exhaustion", f"min({days})", "d",
+              _steps("red", (30, "orange"), (90, "green"))),
         _stat("Since the last traffic-model refit",
               "time() - max(nocd_traffic_refit_timestamp_seconds)", "s",
               _steps("green", (26 * 3600, "orange"), (48 * 3600, "red")))
         .description("The model is refitted daily; forecasts and exhaustion dates are as old "
-                     "as this.").span(6),
+                     "as this."),
+        _table(
+            "Uplinks forecast to exhaust (exhaustion date)",
+            _query(f"max by (district, device, link) ({days})", instant=True).ref_id("DAYS"),
+            _query(f"max by (district, device, link) ((time() + {days} * 86400) * 1000)",
+                   instant=True).ref_id("DATE"),
+        )
+        .with_transformation(model.DataTransformerConfig(id_val="merge", options={}))
+        .with_transformation(model.DataTransformerConfig(
+            id_val="organize",
+            options={"excludeByName": {"Time": True},
+                     "renameByName": {"Value #DAYS": "days left",
+                                      "Value #DATE": "exhaustion date"}},
+        ))
+        .with_transformation(model.DataTransformerConfig(
+            id_val="sortBy", options={"sort": [{"field": "days left"}]}))
+        .override_by_name("days left", [
+            model.DynamicConfigValue(id_val="unit", value="d"),
+            model.DynamicConfigValue(id_val="decimals", value=0),
+            model.DynamicConfigValue(id_val="thresholds", value={
+                "mode": "absolute",
+                "steps": [{"value": None, "color": "red"}, {"value": 30, "color": "orange"},
+                          {"value": 90, "color": "green"}]}),
+            model.DynamicConfigValue(id_val="custom.cellOptions",
+                                     value={"type": "color-background"}),
+        ])
+        .override_by_name("exhaustion date",
+                          [model.DynamicConfigValue(id_val="unit", value="dateTimeAsIso")])
+        .description("Exhaustion date = now + the forecast days; the date range and the "
+                     "reason when no date is issued: GET /api/v1/capacity.")
+        .span(24),
+        Row("Uplink $link of $device"),
+        _series(
+            "Peak load forecast with 90 % band: $device $link",
+            "bps",
+            _query(f'max(nocd_forecast_bps{{{link_sel}, horizon="24h"}})', "forecast 24 h")
+            .ref_id("F24"),
+            _query(f'max(nocd_forecast_bound_bps{{{link_sel}, horizon="24h", bound="lower"}})',
+                   "lower 24 h").ref_id("LOW"),
+            _query(f'max(nocd_forecast_bound_bps{{{link_sel}, horizon="24h", bound="upper"}})',
+                   "upper 24 h").ref_id("UP"),
+            _query(f'max(nocd_forecast_bps{{{link_sel}, horizon="7d"}})', "forecast 7 d")
+            .ref_id("F7"),
+        )
+        .override_by_name("upper 24 h", [
+            model.DynamicConfigValue(id_val="custom.fillBelowTo", value="lower 24 h"),
+            model.DynamicConfigValue(id_val="custom.fillOpacity", value=20),
+            model.DynamicConfigValue(id_val="custom.lineWidth", value=0),
+            model.DynamicConfigValue(id_val="color", value=fixed),
+        ])
+        .override_by_name("lower 24 h", [
+            model.DynamicConfigValue(id_val="custom.lineWidth", value=0),
+            model.DynamicConfigValue(id_val="color", value=fixed),
+        ])
+        .description("Peak of the point forecast within the next 24 h / 7 d, and the peaks of "
+                     "the 90 % prediction bounds (shaded), as of each daily refit. The whole "
+                     "forecast curve: GET /api/v1/forecasts?link=$device/$link.")
+        .repeat("link")
+        .repeat_direction("h")
+        .span(24),
+        Row("Uplink alerts"),
         _series(
             "Uplink alerts firing",
             "none",
             _query(f'sum by (district, rule, severity) (nocd_alerts_firing{{{sel}, '
                    f'rule=~"uplink_utilisation|uplink_port_down"}})',
                    "{{district}} {{rule}} {{severity}}"),
-        ).span(18),
-        _note(
-            "Forecasts, capacity and flows",
-            "Per-link forecasts (24 h and 7 d with 90 % bands), capacity exhaustion dates "
-            "with their range, and the district → uplink traffic matrix are served by nocd's "
-            "API:\n\n"
-            "* `GET /api/v1/forecasts?link=…`\n"
-            "* `GET /api/v1/capacity` — links forecast to exhaust within 90 days\n"
-            "* `GET /api/v1/traffic/matrix`\n\n"
-            "nocd also exports `nocd_forecast_bps{district,device,link,horizon}` and "
-            "`nocd_capacity_exhaustion_days{district,device,link}` for links flagged as "
-            "uplinks; this dashboard charts them once nocd's inventory carries uplink ports "
-            "(see dashboards/README.md). docs/traffic.md describes the model.",
-            span=24,
-        ),
+        ).span(24),
     )
 
 

@@ -50,6 +50,7 @@ from nocd.metrics import (
     DistrictCollector,
     IngestMetrics,
     KpiCollector,
+    LineStabilityCollector,
     OutboxCollector,
     OutboxMetrics,
     PollMetrics,
@@ -58,11 +59,20 @@ from nocd.metrics import (
     TicketSnapshot,
     TrafficCollector,
     TrafficSnapshot,
+    UplinkCollector,
     build_registry,
 )
 from nocd.outbox import Forwarder, Outbox, limits_of
 from nocd.report.service import ReportService
-from nocd.storage import db, district_repo, inventory_repo, outbox_repo, ticket_repo
+from nocd.storage import (
+    db,
+    district_repo,
+    inventory_repo,
+    kpi_repo,
+    outbox_repo,
+    ticket_repo,
+    uplink_repo,
+)
 from nocd.ticket_service import TicketService, alerting_inbox
 from nocd.traffic_service import TrafficService
 
@@ -262,7 +272,21 @@ def _kpis(app: FastAPI, settings: Settings, sessions: Callable[[], Session]) -> 
         return results.kqis, results.slas, results.computed_at
 
     app.state.registry.register(KpiCollector(latest))
+    app.state.registry.register(LineStabilityCollector(partial(_stability_counts, sessions)))
+    app.state.registry.register(UplinkCollector(partial(_uplink_readings, sessions)))
     app.state.kpi_service = service
+
+
+def _stability_counts(sessions: Callable[[], Session]) -> Mapping[str, Mapping[str, int]]:
+    """district → stability class → lines, read at scrape time (the metrics thread)."""
+    with sessions() as session:
+        return kpi_repo.line_stability_counts(session)
+
+
+def _uplink_readings(sessions: Callable[[], Session]) -> list[uplink_repo.UplinkReading]:
+    """Each uplink's newest 5-minute rollup of the last 15 minutes, read at scrape time."""
+    with sessions() as session:
+        return uplink_repo.newest_uplink_rollups(session, since=int(time.time()) - 900)
 
 
 def _schedule_kpis(scheduler: AsyncIOScheduler, app: FastAPI) -> None:
@@ -425,6 +449,11 @@ def _traffic(app: FastAPI, settings: Settings, sessions: Callable[[], Session]) 
                 (f.district, f.device or "", f.link or "", f.horizon, f.peak_bps)
                 for f in results.forecasts
                 if f.scope == "link"
+            ),
+            bands=tuple(
+                (f.district, f.device or "", f.link or "", f.horizon, max(f.lower), max(f.upper))
+                for f in results.forecasts
+                if f.scope == "link" and f.lower and f.upper
             ),
             capacity=tuple(
                 (c.district, c.device, c.link, c.days)

@@ -31,6 +31,7 @@ from nocd.storage.district_repo import DistrictStatusRecord
 from nocd.storage.kpi_repo import KqiRecord, SlaRecord
 from nocd.storage.models import DEVICE_KINDS
 from nocd.storage.outbox_repo import OutboxStats
+from nocd.storage.uplink_repo import UplinkReading
 
 __all__ = [
     "AlertingCollector",
@@ -41,6 +42,7 @@ __all__ = [
     "IngestMetrics",
     "InventoryCollector",
     "KpiCollector",
+    "LineStabilityCollector",
     "OutboxCollector",
     "OutboxMetrics",
     "PollMetrics",
@@ -49,6 +51,7 @@ __all__ = [
     "TicketSnapshot",
     "TrafficCollector",
     "TrafficSnapshot",
+    "UplinkCollector",
     "build_registry",
     "render",
 ]
@@ -93,6 +96,98 @@ class InventoryCollector:
             for kind in sorted({*self._kinds, *by_kind}):
                 family.add_metric((district, kind), float(by_kind.get(kind, 0)))
         return [family]
+
+
+class LineStabilityCollector:
+    """Yields ``nocd_dsl_lines{district,stability}``: DSL lines per stability class.
+
+    Read at scrape time with one grouped query over the newest per-line KPIs (central and
+    all-in-one, where the KPI service writes them). Labels stay bounded: district and the
+    class (stable, errored, marginal, unstable, unknown), every class reported, 0 included.
+    """
+
+    NAME = "nocd_dsl_lines"
+    DOC = "DSL lines by stability class, from the newest per-line KPI computation."
+    CLASSES = ("stable", "errored", "marginal", "unstable", "unknown")
+
+    def __init__(self, source: DeviceCountSource) -> None:
+        self._source = source
+
+    def describe(self) -> Iterable[Metric]:
+        """Names only, so that registering does not query the database."""
+        return [GaugeMetricFamily(self.NAME, self.DOC, labels=("district", "stability"))]
+
+    def collect(self) -> Iterable[Metric]:
+        """One gauge sample per (district, class)."""
+        family = GaugeMetricFamily(self.NAME, self.DOC, labels=("district", "stability"))
+        try:
+            counts = self._source()
+        except (SQLAlchemyError, StorageUnavailable) as exc:
+            _logger.debug("line stability metrics skipped: %s", exc)
+            return [family]
+        for district in sorted(counts):
+            by_class = counts[district]
+            for stability in (*self.CLASSES, *sorted(set(by_class) - set(self.CLASSES))):
+                family.add_metric((district, stability), float(by_class.get(stability, 0)))
+        return [family]
+
+
+class UplinkCollector:
+    """Yields the load of every uplink from its newest 5-minute rollup, read at scrape time.
+
+    ``nocd_uplink_bps`` and ``nocd_uplink_utilisation_ratio`` (bucket average) and
+    ``nocd_uplink_utilisation_max_ratio`` (bucket peak), labelled district, device, link
+    (``if:<ifIndex>``) and direction (in = towards the device). Only ports flagged as
+    uplinks: bounded, unlike customer ports. Central and all-in-one, where rollups are made.
+    """
+
+    _LABELS = ("district", "device", "link", "direction")
+
+    def __init__(self, source: Callable[[], Sequence[UplinkReading]]) -> None:
+        self._source = source
+
+    def _families(self) -> list[GaugeMetricFamily]:
+        return [
+            GaugeMetricFamily(
+                "nocd_uplink_bps",
+                "Uplink throughput, average of the newest 5-minute bucket (bit/s).",
+                labels=self._LABELS,
+            ),
+            GaugeMetricFamily(
+                "nocd_uplink_utilisation_ratio",
+                "Uplink utilisation, average of the newest 5-minute bucket (0-1).",
+                labels=self._LABELS,
+            ),
+            GaugeMetricFamily(
+                "nocd_uplink_utilisation_max_ratio",
+                "Uplink utilisation, highest poll in the newest 5-minute bucket (0-1).",
+                labels=self._LABELS,
+            ),
+        ]
+
+    def describe(self) -> Iterable[Metric]:
+        """Names only, so that registering does not query the database."""
+        return self._families()
+
+    def collect(self) -> Iterable[Metric]:
+        """One sample per uplink, direction and family (finite values only)."""
+        bps, util, peak = families = self._families()
+        try:
+            readings = self._source()
+        except (SQLAlchemyError, StorageUnavailable) as exc:
+            _logger.debug("uplink metrics skipped: %s", exc)
+            return families
+        for r in readings:
+            direction, _, kind = r.metric.partition("_")
+            labels = (r.district, r.device, r.link, direction)
+            if kind == "bps" and math.isfinite(r.avg):
+                bps.add_metric(labels, r.avg)
+            elif kind == "utilisation_ratio":
+                if math.isfinite(r.avg):
+                    util.add_metric(labels, r.avg)
+                if math.isfinite(r.max):
+                    peak.add_metric(labels, r.max)
+        return families
 
 
 def build_registry(
@@ -674,6 +769,8 @@ class TrafficSnapshot:
     forecasts: tuple[tuple[str, str, str, str, float], ...] = ()
     capacity: tuple[tuple[str, str, str, float], ...] = ()
     computed_at: int | None = None
+    # (district, device, link, horizon, lower, upper): the 90 % band's peaks in the horizon
+    bands: tuple[tuple[str, str, str, str, float, float], ...] = ()
 
 
 class TrafficCollector:
@@ -695,6 +792,11 @@ class TrafficCollector:
                 labels=("district", "device", "link", "horizon"),
             ),
             GaugeMetricFamily(
+                "nocd_forecast_bound_bps",
+                "Peak of the lower/upper 90 % prediction bound of an uplink within the horizon.",
+                labels=("district", "device", "link", "horizon", "bound"),
+            ),
+            GaugeMetricFamily(
                 "nocd_capacity_exhaustion_days",
                 "Days until the uplink's busy-hour p95 trend crosses the capacity threshold.",
                 labels=("district", "device", "link"),
@@ -711,14 +813,18 @@ class TrafficCollector:
 
     def collect(self) -> Iterable[Metric]:
         """One sample per uplink forecast horizon and per dated uplink (finite values only)."""
-        forecast, days, refit = self._families()
+        forecast, bound, days, refit = self._families()
         snapshot = self._source()
         for district, device, link, horizon, bps in snapshot.forecasts:
             if math.isfinite(bps):
                 forecast.add_metric((district, device, link, horizon), bps)
+        for district, device, link, horizon, lower, upper in snapshot.bands:
+            for name, value in (("lower", lower), ("upper", upper)):
+                if math.isfinite(value):
+                    bound.add_metric((district, device, link, horizon, name), value)
         for district, device, link, value in snapshot.capacity:
             if math.isfinite(value):
                 days.add_metric((district, device, link), value)
         if snapshot.computed_at is not None:
             refit.add_metric((), float(snapshot.computed_at))
-        return [forecast, days, refit]
+        return [forecast, bound, days, refit]

@@ -33,7 +33,7 @@ pytest.importorskip("grafana_foundation_sdk", reason="dev dependency grafana-fou
 ALL = load_dashboards()
 IDS = [d.uid for d in ALL]
 MIN_SCHEMA_VERSION = 39  # Grafana 10.4; the SDK writes 41 (Grafana 11.6)
-DATA_PANELS = {"stat", "timeseries", "table", "bargauge", "state-timeline"}
+DATA_PANELS = {"stat", "timeseries", "table", "bargauge", "state-timeline", "gauge"}
 # Identifiers before a "{" or "[" in PromQL are metric names (functions take "(").
 METRIC = re.compile(r"\b([a-zA-Z_:][a-zA-Z0-9_:]*)\s*[{\[]")
 NOT_METRICS = {"by", "without", "on", "ignoring", "group_left", "group_right"}
