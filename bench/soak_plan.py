@@ -34,13 +34,18 @@ class Timing:
 
     @property
     def silent_after_s(self) -> float:
-        """Central's silence timeout: two interface cycles."""
-        return 2.0 * self.interfaces_s
+        """Central's silence timeout: three interface cycles."""
+        return 3.0 * self.interfaces_s
 
     @property
     def cut_s(self) -> float:
         """A link cut: longer than a poll cycle and than the silence timeout."""
         return self.silent_after_s + self.interfaces_s
+
+    @property
+    def detect_s(self) -> float:
+        """Time for a fault (or its end) to show at central: two polls and a margin."""
+        return 2.0 * max(self.interfaces_s, self.dsl_s) + 10.0
 
 
 @dataclass(slots=True, kw_only=True)
@@ -90,7 +95,7 @@ def plan_faults(
     sw_pool = iter(switches)
     faults: list[PlannedFault] = []
     hold = timing.hold_s
-    tail = 2.0 * max(timing.interfaces_s, timing.dsl_s) + 10.0
+    tail = 1.5 * max(timing.interfaces_s, timing.dsl_s) + 10.0  # to see the recovery
     start = timing.warmup_s
     stagger = min(15.0, timing.interfaces_s / 2)
     while start + 6 * stagger + hold + tail <= timing.duration_s:
@@ -177,20 +182,23 @@ def plan_faults(
     return faults
 
 
-def plan_chaos(timing: Timing, rng: random.Random) -> list[ChaosEvent]:
+def plan_chaos(
+    timing: Timing, rng: random.Random, *, after: float | None = None
+) -> list[ChaosEvent]:
     """The four kills/cuts in a seeded random order at seeded moments of the chaos window.
 
-    The window is from the warm-up to 65 % of the run, so the last third shows the steady
-    state (and a flat RSS) after the last restart. Events never overlap: each waits for the
-    previous one's recovery (the runner enforces that too).
+    The window is from the warm-up (or ``after``) to 65 % of the run, so the last third
+    shows the steady state (and a flat RSS) after the last restart. Events never overlap:
+    each waits for the previous one's recovery (the runner enforces that too).
     """
     kinds = ["kill_district", "kill_central", "kill_database", "cut_link"]
     rng.shuffle(kinds)
-    window_end = max(timing.warmup_s + 1.0, 0.65 * timing.duration_s)
-    slot = (window_end - timing.warmup_s) / len(kinds)
+    start = timing.warmup_s if after is None else after
+    window_end = max(start + 1.0, 0.65 * timing.duration_s)
+    slot = (window_end - start) / len(kinds)
     events = []
     for i, kind in enumerate(kinds):
-        at = timing.warmup_s + i * slot + rng.uniform(0.0, slot * 0.5)
+        at = start + i * slot + rng.uniform(0.0, slot * 0.5)
         down = timing.cut_s if kind == "cut_link" else timing.chaos_down_s
         events.append(ChaosEvent(kind=kind, at=round(at, 1), down_s=down))
     return events

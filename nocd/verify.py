@@ -44,7 +44,7 @@ from nocd.storage.models import (
     TicketEventRow,
     TicketRow,
 )
-from nocd.ticket_service import SYSTEM_ACTOR
+from nocd.ticket_service import INCIDENT_ACTOR
 
 __all__ = ["Check", "verify"]
 
@@ -320,7 +320,7 @@ def check_tickets(central: Session) -> list[Check]:
             .join(TicketEventRow, TicketEventRow.ticket_id == TicketRow.id)
             .where(TicketRow.incident_key.is_not(None), TicketEventRow.version == 1)
         )
-        if actor == SYSTEM_ACTOR and key is not None
+        if actor == INCIDENT_ACTOR and key is not None
     )
     episodes = collections.Counter(central.scalars(select(IncidentRow.key)))
     twice = [key for key, n in opened.items() if n > episodes.get(key, 0)]
@@ -435,6 +435,7 @@ def check_recomputation(central: Session, settings: Settings) -> list[Check]:
         detail=(
             f"{len(stored_rollups)} stored rows equal {len(clean_rollups)} recomputed from raw "
             f"samples (as of {rollup_now})"
+            + ("; nothing to compare: no bucket has closed yet" if not len(clean_rollups) else "")
             if rollups_ok
             else f"{one_side} rows only on one side, {differ} with other values, "
             f"e.g. {_examples(examples)}"

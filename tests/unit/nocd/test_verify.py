@@ -212,7 +212,7 @@ def test_verify_should_report_a_missing_ticket_version(pair: tuple[Sessions, Ses
                     ticket_id="T-1",
                     version=version,
                     kind="update",
-                    actor="nocd",
+                    actor="nocd-alerting",
                     at=now,
                     state="new",
                     priority="P3",
