@@ -236,7 +236,7 @@ class Soak:
             "NOCD_POLL__INTERFACES_S": str(timing.interfaces_s),
             "NOCD_POLL__DSL_LINES_S": str(timing.dsl_s),
             "NOCD_POLL__TIMEOUT_S": str(timing.timeout_s),
-            "NOCD_POLL__RETRIES": "1",
+            "NOCD_POLL__RETRIES": str(args.retries),
             # A whole-device budget of two intervals: a lab agent slowed by a busy machine is
             # late, not dead (a dead one fails each request after timeout × tries anyway).
             "NOCD_POLL__DEADLINE_S": str(min(120.0, max(10.0, timing.interfaces_s * 2.0))),
@@ -281,7 +281,7 @@ class Soak:
         # a short run still proves "one fault, one incident"; the full run mixes them.
         after = None
         if args.quick and faults:
-            after = max(f.end for f in faults) + timing.detect_s
+            after = max(f.end for f in faults) + 2 * timing.detect_s
         chaos = [] if args.no_chaos else plan_chaos(timing, self.rng, after=after)
         central.spawn()
         district.spawn()
@@ -618,6 +618,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--interfaces-s", type=int, help="interface poll interval")
     parser.add_argument("--dsl-s", type=int, help="DSL line poll interval")
     parser.add_argument("--timeout-s", type=float, help="SNMP timeout per try")
+    parser.add_argument("--retries", type=int, help="SNMP retries per request")
     parser.add_argument("--warmup-s", type=float, help="before the first fault")
     parser.add_argument("--chaos-down-s", type=float, help="how long a killed process stays dead")
     parser.add_argument("--shards", type=int, help="snmpsim responder processes")
@@ -639,7 +640,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "duration_s": 180.0 if quick else 1800.0,
         "interfaces_s": 15 if quick else 300,
         "dsl_s": 15 if quick else 300,
-        "timeout_s": 2.0 if quick else 4.0,
+        # A busy machine can stall the lab's responders for seconds: only a device silent
+        # for timeout × (retries + 1) fails a request.
+        "timeout_s": 3.0 if quick else 4.0,
+        "retries": 2 if quick else 1,
         "warmup_s": 40.0 if quick else 420.0,
         "chaos_down_s": 5.0 if quick else 30.0,
         "shards": 1 if quick else 2,

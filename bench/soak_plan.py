@@ -105,7 +105,9 @@ def plan_faults(
             switch = next(sw_pool, None) or next(pool)
             rebooted = next(pool)
             snr = next(pool)
-            storm = next(pool)
+            # nocd reads retrain counters (inits_total) from ADSL-LINE-MIB only; a VDSL2
+            # DSLAM's storm would be invisible to dslam_retrain_storm (noted in the docs).
+            storm = next(d for d in pool if d.technology == "adsl2plus")
             wrapped = next(pool)
             slow = next(pool)
         except StopIteration:
