@@ -13,6 +13,7 @@ from nocd.storage.tokens import TokenRecord, TokenRole, authenticate
 
 __all__ = [
     "MAX_EPOCH_S",
+    "READ_ROLES",
     "Offset",
     "ReadAccess",
     "RowId",
@@ -76,7 +77,10 @@ def require_role(*roles: TokenRole) -> Callable[..., TokenRecord]:
     return dependency
 
 
-ReadAccess = Annotated[TokenRecord, Depends(require_role())]
+# A district token lives on a district host and only sends that district's data to
+# /api/v1/ingest: it reads nothing (least privilege; docs/security.md).
+READ_ROLES = (TokenRole.VIEWER, TokenRole.OPERATOR, TokenRole.INTEGRATION)
+ReadAccess = Annotated[TokenRecord, Depends(require_role(*READ_ROLES))]
 WriteAccess = Annotated[TokenRecord, Depends(require_role(TokenRole.OPERATOR))]
 
 

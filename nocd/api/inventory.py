@@ -16,7 +16,7 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 import yaml
-from fastapi import APIRouter, HTTPException, Query, Request, Response, status
+from fastapi import APIRouter, HTTPException, Path, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from pydantic import SecretStr, ValidationError
@@ -49,6 +49,8 @@ __all__ = ["MAX_PAGE_SIZE", "router"]
 MAX_PAGE_SIZE = 1000
 
 router = APIRouter(prefix="/api/v1", tags=["inventory"])
+# IF-MIB InterfaceIndex: 1..2^31-1 (a bigger number overflowed the database driver: 500)
+IfIndex = Annotated[int, Path(ge=1, le=2**31 - 1, description="ifIndex")]
 
 Limit = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="items per page")]
 
@@ -186,7 +188,7 @@ def list_lines(
 
 
 @router.get("/lines/{device}/{ifindex}", summary="Get one line")
-def get_line(session: SessionDep, _token: ReadAccess, device: str, ifindex: int) -> LineOut:
+def get_line(session: SessionDep, _token: ReadAccess, device: str, ifindex: IfIndex) -> LineOut:
     """The line on port ``ifindex`` of ``device``, or 404."""
     record = repo.get_line(session, device, ifindex)
     if record is None:
@@ -417,7 +419,7 @@ def create_line(session: SessionDep, _token: WriteAccess, body: LineIn) -> LineO
 
 @router.put("/lines/{device}/{ifindex}", summary="Create or replace a line")
 def put_line(
-    session: SessionDep, _token: WriteAccess, device: str, ifindex: int, body: LineIn
+    session: SessionDep, _token: WriteAccess, device: str, ifindex: IfIndex, body: LineIn
 ) -> LineOut:
     """Create or replace the line on port ``ifindex`` of ``device``."""
     if body.device is not None and body.device != device:
@@ -434,7 +436,7 @@ def put_line(
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Delete a line",
 )
-def delete_line(session: SessionDep, _token: WriteAccess, device: str, ifindex: int) -> None:
+def delete_line(session: SessionDep, _token: WriteAccess, device: str, ifindex: IfIndex) -> None:
     """Delete; 404 when unknown."""
     if not repo.delete_line(session, device, ifindex):
         raise _not_found(f"line {device}/{ifindex}")

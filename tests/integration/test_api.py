@@ -226,12 +226,14 @@ async def test_reads_with_an_invalid_token_get_401(
 
 
 @pytest.mark.parametrize("role", [role.value for role in TokenRole])
-async def test_every_role_may_read(
+async def test_every_role_but_district_may_read(
     client: httpx.AsyncClient, tokens: dict[str, str], stocked: None, role: str
 ) -> None:
+    # a district token may only send its district's data to /api/v1/ingest (least privilege)
+    expected = 403 if role == TokenRole.DISTRICT else 200
     for path in READS:
         response = await client.get(path, headers=bearer(tokens[role]))
-        assert response.status_code == 200, f"{role} GET {path}: {response.text}"
+        assert response.status_code == expected, f"{role} GET {path}: {response.text}"
 
 
 @pytest.mark.parametrize(("method", "path", "body"), WRITES, ids=WRITE_IDS)
