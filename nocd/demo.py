@@ -50,6 +50,7 @@ _logger = logging.getLogger(__name__)
 READY_DEADLINE_S = 60.0  # nocd answering /readyz after the daemon started
 SNR_COLLAPSE_DB = 0.8
 COMPLAINT_TRIES = 5
+RECOVERY_DEADLINE_S = 60.0  # a device back from an outage is re-polled after its backoff
 # Share of the uplink's speed the congestion fault adds. Above 1 on purpose: utilisation is
 # capped at 1, and poll timing on a loaded machine makes the measured rate jitter by ~10 %,
 # which would drop a 98 % load under the 95 % critical level now and then.
@@ -162,6 +163,7 @@ def demo_settings(url: str, options: DemoOptions, alertmanager: str | None) -> S
             interfaces_s=t.interfaces_s,
             dsl_lines_s=t.dsl_lines_s,
             down_after_s=float(t.interfaces_s),  # one missed poll
+            backoff_max_s=2.0 * t.interfaces_s,  # a device back up is seen within seconds
         ),
         alerting=AlertingSettings.model_validate(
             {
@@ -357,8 +359,23 @@ async def _script(
         await asyncio.sleep(timings.step_s)
         say(f"demo: [5/5] DSLAM {story.outage} is back; producing today's SLA report")
         lab.clear_fault(story.outage)
-        await asyncio.sleep(timings.interfaces_s)  # a poll sees it up: the outage ends
+        await _outage_over(client, story.outage)  # so the report gives the outage its end
         await _report(client, settings, options, say)
+
+
+async def _outage_over(client: httpx.AsyncClient, device: str) -> None:
+    """Wait (up to ``RECOVERY_DEADLINE_S``) until nocd resolved the device's down alert."""
+    deadline = time.monotonic() + RECOVERY_DEADLINE_S
+    params = {"rule": "device_down", "device": device, "status": "firing"}
+    while time.monotonic() < deadline:
+        with contextlib.suppress(httpx.HTTPError):
+            response = await client.get("/api/v1/alerts", params=params)
+            if response.status_code == 200 and response.json().get("total") == 0:
+                return
+        await asyncio.sleep(2.0)  # poll interval of this wait; the poller decides when
+    _logger.warning(
+        "demo: %s still down after %.0f s; reporting anyway", device, RECOVERY_DEADLINE_S
+    )
 
 
 async def _complaint(client: httpx.AsyncClient, line: LabLine, say: Say) -> None:
