@@ -337,9 +337,11 @@ def api_load(facts: Facts, central_url: str) -> dict[str, Any]:
 
 
 def resources(samples: list[dict[str, Any]], duration_s: float) -> dict[str, Any]:
+    """CPU and RSS per role over the soak window (the drain and settle after it excluded)."""
     by_role: dict[str, list[dict[str, Any]]] = collections.defaultdict(list)
     for s in samples:
-        by_role[s["role"]].append(s)
+        if s["t"] <= duration_s:
+            by_role[s["role"]].append(s)
     out: dict[str, Any] = {}
     for role, series in sorted(by_role.items()):
         cpu_total = 0.0
