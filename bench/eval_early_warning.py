@@ -45,6 +45,7 @@ from kpi.anomaly import DetectorConfig, SkylineConfig, score_series, skyline_sco
 from kpi.cad import CadConfig, CadDetector, nab_rest_period
 from kpi.forecast import ForecastConfig, estimate_periods, fit_forecaster
 from kpi.trend import TrendConfig, detect_rate_increase
+from nocd.traffic_config import TrafficSettings
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("NOCD_SHARED_DIR", REPO.parent / "shared"))
@@ -55,7 +56,7 @@ PUBLISHED_KEY = {"cad": "contextOSE"}  # NAB's own run of the same algorithm
 # Memory cap of the service's detector (kpi.cad.CadConfig.max_contexts, [traffic]
 # anomaly_max_contexts): fixed before scoring; files whose uncapped run exceeds it are also
 # scored capped, for disclosure.
-CAD_MAX_CONTEXTS = 4096
+CAD_MAX_CONTEXTS: int = TrafficSettings().anomaly_cad_max_contexts or 4096
 PROFILES = {
     "standard": {"tp": 1.0, "fp": 0.11, "fn": 1.0},
     "reward_low_FP_rate": {"tp": 1.0, "fp": 0.22, "fn": 1.0},
@@ -457,7 +458,7 @@ def check_scorer() -> dict[str, object]:
 # --- ISP series: alert rate on unaltered traffic -------------------------------------------
 
 
-def isp_alerts(name: str, measure_memory: bool = False) -> dict[str, object]:
+def isp_alerts(name: str, measure_memory: bool = False, quick: bool = False) -> dict[str, object]:
     """Run the detector against a daily-refitted forecast band on an unaltered ISP series."""
     fname, nominal = ISP_SERIES[name]
     y = pd.read_csv(TRAFFIC / fname).iloc[:, 1].to_numpy(np.float64)
@@ -480,7 +481,7 @@ def isp_alerts(name: str, measure_memory: bool = False) -> dict[str, object]:
     sky_cfg = SkylineConfig(window=week, day=day, hour=max(1, round(day / 24)), refractory=day // 2)
     _, sky_events = skyline_score_series(y, sky_cfg)
     sky_events = [e for e in sky_events if e.index >= 2 * day]
-    cad = cad_isp(y, week, measure_memory)
+    cad = cad_isp(y[: 3 * week] if quick else y, week, measure_memory)
     return {
         "alerts": len(events),
         "weeks": round(weeks, 2),
@@ -493,20 +494,16 @@ def isp_alerts(name: str, measure_memory: bool = False) -> dict[str, object]:
 
 
 def cad_isp(y: np.ndarray, week: int, measure_memory: bool) -> dict[str, object]:
-    """CAD OSE as the service runs it: primed silently on one week, range from that week.
+    """CAD OSE as the service runs it (``TrafficSettings().cad``): primed silently on one
+    week, value range 0 .. that week's peak, 10 h rest period, context cap.
 
-    Alerts (score ≥ the published standard threshold; CAD's 10 h rest period) are counted
-    after the priming week. With ``measure_memory`` the detector's Python heap is traced
-    (tracemalloc), with and without the service's context cap.
+    Alerts (score ≥ the published standard threshold) are counted after the priming week.
+    With ``measure_memory`` the detector's Python heap is traced (tracemalloc).
     """
     import tracemalloc
 
     prime = y[:week]
-    config = CadConfig(
-        min_value=float(np.nanmin(prime)),
-        max_value=float(np.nanmax(prime)),
-        max_contexts=CAD_MAX_CONTEXTS,
-    )
+    config = TrafficSettings().cad(min(0.0, float(np.nanmin(prime))), float(np.nanmax(prime)))
     if measure_memory:
         tracemalloc.start()
     base = tracemalloc.get_traced_memory()[0] if measure_memory else 0
@@ -608,7 +605,9 @@ def main() -> int:
         return 0
     nab = run_nab(args.quick, args.nab_results, args.detector)
     isp = {
-        name: isp_alerts(name, measure_memory=not args.quick and name == "uk_5min")
+        name: isp_alerts(
+            name, measure_memory=not args.quick and name == "uk_5min", quick=args.quick
+        )
         for name in (["eu_5min"] if args.quick else ISP_SERIES)
     }
     trend = fault_trend(args.quick)

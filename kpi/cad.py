@@ -27,8 +27,8 @@ and contexts are visited in Python 2 dictionary order: both are what the referen
 arbitrary but deterministic.
 
 Memory grows with the number of stored contexts, fast in the first days and slowly after
-(about 3500 contexts, 2.4 MB of Python objects, after ten weeks of 5-minute backbone
-traffic), and without bound on novel input (white noise adds contexts every sample).
+(about 3200-3600 contexts, 2.2-2.5 MB of Python objects, after ten weeks of 5-minute
+backbone traffic), and without bound on novel input (white noise adds contexts every sample).
 ``max_contexts`` bounds it: above the cap a fresh detector is trained alongside on the same
 samples and takes over after ``handover`` samples; see :class:`CadDetector`.
 """

@@ -49,6 +49,15 @@ def test_eval_early_warning_quick_json_scores_nab_files():
     assert nab["files"] == 3
     for profile in ("standard", "reward_low_FP_rate", "reward_low_FN_rate"):
         assert -200.0 <= nab[profile] <= 100.0
+    # CAD OSE reproduces NAB's published contextOSE per-file counts and scores on these files
+    assert out["detector"] == nab["detector"] == "nocdCadOse"
+    compared = nab["published_comparison"]
+    for profile in ("standard", "reward_low_FP_rate", "reward_low_FN_rate"):
+        assert compared[profile]["files"] == 3
+        assert compared[profile]["files_with_count_mismatch"] == 0
+        assert compared[profile]["max_abs_score_diff"] < 1e-9
+    assert nab["cpu_us_per_row"] > 0 and nab["contexts_max"] > 0
     assert set(out["isp"]) == {"eu_5min"}  # type: ignore[arg-type]
+    assert out["isp"]["eu_5min"]["cad_alerts"] >= 0  # type: ignore[index]
     trend = out["fault_trend"]
     assert isinstance(trend, dict) and "false_alarms_per_year" in trend
