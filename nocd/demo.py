@@ -25,6 +25,7 @@ import asyncio
 import contextlib
 import logging
 import shutil
+import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -218,12 +219,22 @@ async def run_demo(options: DemoOptions, say: Say) -> None:
             try:
                 await run_daemon(settings, stop=stop)
             finally:
+                _keep_stopping(say)
                 script.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await script
     finally:
         await stack.stop()
     say("demo stopped")
+
+
+def _keep_stopping(say: Say) -> None:
+    """While the children stop, a second Ctrl-C (a terminal signals the whole group, and
+    ``uv run``/make may pass it on) must not cut that short and leave them running. The
+    handlers go with the event loop; the CLI ignores the signals from then on."""
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, say, "demo: stopping the lab and its servers …")
 
 
 def _prepare(options: DemoOptions, say: Say) -> tuple[str, dict[str, Any]]:

@@ -7,6 +7,7 @@ Alertmanager); this module only turns options into a :class:`nocd.demo.DemoOptio
 from __future__ import annotations
 
 import asyncio
+import signal
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -75,3 +76,6 @@ def demo(
             asyncio.run(run_demo(options, _say))
         except OSError as exc:
             fail(f"demo: {exc}", EXIT_FAILURE)
+        finally:
+            # Everything is stopped: a late Ctrl-C (make and uv pass theirs on) changes nothing.
+            signal.signal(signal.SIGINT, signal.SIG_IGN)

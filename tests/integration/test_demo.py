@@ -255,7 +255,7 @@ def test_demo_story_leaves_alerts_incidents_tickets_and_a_report_then_exits_by_i
         demo.stop()
 
 
-def test_demo_stops_cleanly_on_sigint(demo_dir: Path) -> None:
+def test_demo_stops_cleanly_on_sigint_even_when_it_comes_twice(demo_dir: Path) -> None:
     demo = Demo(demo_dir, "--warm-up", "600")  # no fault before the signal
     try:
 
@@ -268,6 +268,10 @@ def test_demo_stops_cleanly_on_sigint(demo_dir: Path) -> None:
 
         demo.until(everything_up, "nocd, Prometheus and Alertmanager", 90)
         assert len(_processes_using(demo_dir)) >= 4  # nocd, snmpsim, Prometheus, Alertmanager
+        demo.proc.send_signal(signal.SIGINT)
+        # A terminal's Ctrl-C reaches make and uv too, which may pass it on: a second SIGINT
+        # while stopping must not leave a child behind.
+        demo.until(lambda: demo.line("SIGINT received"), "the first SIGINT handled", 30)
         demo.proc.send_signal(signal.SIGINT)
         demo.proc.wait(timeout=30)
         demo._reader.join(timeout=10)
