@@ -73,12 +73,19 @@ def make_engine(url: str | URL, *, echo: bool = False) -> Engine:
     connect_args: dict[str, Any] = {}
     if parsed.get_backend_name() == "postgresql":
         connect_args["connect_timeout"] = PG_CONNECT_TIMEOUT_S
-    return create_engine(parsed, echo=echo, pool_pre_ping=True, connect_args=connect_args)
+    return create_engine(
+        parsed,
+        echo=echo,
+        pool_pre_ping=True,
+        connect_args=connect_args,
+        hide_parameters=True,  # error messages and logs must not carry row values (secrets)
+    )
 
 
 def _sqlite_engine(url: URL, *, echo: bool) -> Engine:
     in_memory = url.database in (None, "", ":memory:")
-    kwargs: dict[str, Any] = {"echo": echo, "pool_pre_ping": True}
+    # hide_parameters: error messages and logs must not carry row values (SNMP secrets)
+    kwargs: dict[str, Any] = {"echo": echo, "pool_pre_ping": True, "hide_parameters": True}
     # Threads share the pool (asyncio.to_thread); SQLite serialises writers itself.
     kwargs["connect_args"] = {"check_same_thread": False}
     if in_memory:
