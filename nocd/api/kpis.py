@@ -214,7 +214,12 @@ class UplinkKqiOut(BaseModel):
 
 
 class KqiList(BaseModel):
-    """KQIs of one period and when they were computed."""
+    """KQIs of one period (or of every stored period in a time range) and when computed.
+
+    For a range, ``period_start``/``period_end`` span the periods found, and
+    ``evaluated_until``/``computed_at`` are the newest period's; ``dirty`` if any is.
+    Rows of several periods re-aggregate by summing ``numerator`` and ``denominator``.
+    """
 
     period_start: int
     period_end: int
@@ -315,6 +320,41 @@ def _period(request: Request, period: str | None) -> TimeWindow:
         ) from exc
     midday = datetime(day.year, day.month, day.day, 12, tzinfo=reporting.zone)
     return reporting.containing(epoch_s(midday))
+
+
+SinceQuery = Annotated[
+    int | None,
+    Query(
+        ge=0,
+        le=MAX_EPOCH_S,
+        description="instead of `period`: every stored period overlapping [since, until) "
+        "(UTC epoch s, inclusive)",
+    ),
+]
+UntilQuery = Annotated[
+    int | None, Query(ge=0, le=MAX_EPOCH_S, description="end of that range (exclusive)")
+]
+
+
+def _stored_periods(
+    request: Request, session: Session, period: str | None, since: int | None, until: int | None
+) -> tuple[TimeWindow, list[kpi_repo.PeriodRecord]]:
+    """The period asked for by name, or the stored periods of a time range."""
+    if since is None and until is None:
+        window = _period(request, period)
+        stored = kpi_repo.period_of(session, window.start)
+        return window, [stored] if stored else []
+    if period is not None or since is None or until is None:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            "give either `period`, or both `since` and `until`",
+        )
+    if until <= since:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "`until` must be after `since`")
+    found = kpi_repo.periods_between(session, since=since, until=until)
+    if not found:
+        return TimeWindow(start=0, end=0), []
+    return TimeWindow(start=found[0].start, end=found[-1].end), found
 
 
 def _device_ids(
@@ -475,19 +515,25 @@ def list_kqis(
     sla_class: Annotated[str | None, Query(description="SLA class, or `*` for all")] = None,
     kqi: Annotated[str | None, Query(examples=["line_availability_ratio"])] = None,
     period: PeriodQuery = None,
+    since: SinceQuery = None,
+    until: UntilQuery = None,
 ) -> KqiList:
     """KQIs as re-aggregable counts per district × SLA class (``*`` rows are the totals)."""
-    window = _period(request, period)
-    stored = kpi_repo.period_of(session, window.start)
-    records = kpi_repo.query_kqis(
-        session, period_start=window.start, district=district, sla_class=sla_class, kqi=kqi
-    )
+    window, found = _stored_periods(request, session, period, since, until)
+    records = [
+        r
+        for p in found  # rows exist only for stored periods
+        for r in kpi_repo.query_kqis(
+            session, period_start=p.start, district=district, sla_class=sla_class, kqi=kqi
+        )
+    ]
+    newest = found[-1] if found else None
     return KqiList(
         period_start=window.start,
         period_end=window.end,
-        evaluated_until=stored.evaluated_until if stored else None,
-        computed_at=stored.computed_at if stored else None,
-        dirty=stored.dirty if stored else False,
+        evaluated_until=newest.evaluated_until if newest else None,
+        computed_at=newest.computed_at if newest else None,
+        dirty=any(p.dirty for p in found),
         items=[
             KqiOut(
                 period_start=r.period_start,
@@ -559,12 +605,18 @@ def list_sla(
     sla_class: Annotated[str | None, Query(alias="class", description="SLA class")] = None,
     target: Annotated[str | None, Query(examples=["enterprise-availability"])] = None,
     period: PeriodQuery = None,
+    since: SinceQuery = None,
+    until: UntilQuery = None,
 ) -> list[SlaOut]:
     """SLI, up/down/unknown/maintenance seconds, error budget, burn rate and status."""
-    window = _period(request, period)
-    records = kpi_repo.query_sla(
-        session, period_start=window.start, district=district, sla_class=sla_class, target=target
-    )
+    _window, found = _stored_periods(request, session, period, since, until)
+    records = [
+        r
+        for p in found
+        for r in kpi_repo.query_sla(
+            session, period_start=p.start, district=district, sla_class=sla_class, target=target
+        )
+    ]
     return [
         SlaOut(
             **{

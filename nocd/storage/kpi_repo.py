@@ -59,6 +59,7 @@ __all__ = [
     "mark_dirty",
     "mark_dirty_from",
     "period_of",
+    "periods_between",
     "query_kqis",
     "query_line_kpis",
     "query_sla",
@@ -398,7 +399,6 @@ def ticket_frame(session: Session, since: int) -> pd.DataFrame:
     return pd.DataFrame(records, columns=[*TICKET_COLUMNS, "side"])
 
 
-
 # --------------------------------------------------------------------------- results
 
 
@@ -491,6 +491,25 @@ def silent_since(session: Session, district: str) -> int | None:
             DistrictEvent.district == district, DistrictEvent.state == "silent"
         )
     )
+
+
+def periods_between(session: Session, *, since: int, until: int) -> list[PeriodRecord]:
+    """Stored periods overlapping ``[since, until)``, oldest first."""
+    rows = session.scalars(
+        select(KpiPeriod)
+        .where(KpiPeriod.start < until, KpiPeriod.end > since)
+        .order_by(KpiPeriod.start)
+    )
+    return [
+        PeriodRecord(
+            start=r.start,
+            end=r.end,
+            evaluated_until=r.evaluated_until,
+            computed_at=r.computed_at,
+            dirty=r.dirty,
+        )
+        for r in rows
+    ]
 
 
 def dirty_periods(session: Session) -> list[PeriodRecord]:

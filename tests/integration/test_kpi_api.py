@@ -9,14 +9,17 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable, Iterator
 
 import httpx
+import pandas as pd
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session
 
+from kpi.intervals import TimeWindow
 from nocd.app import create_app
 from nocd.config import Settings
 from nocd.kpi_service import KpiService
+from nocd.storage import kpi_repo
 from nocd.storage.tokens import TokenRole, create_token
 from tests.integration.test_kpi_storage import JUNE, P, hand_worked, stock, uplinks_worked
 
@@ -305,3 +308,50 @@ async def test_uplink_kqis_endpoint_and_metrics_keep_per_uplink_values_out_of_la
     ) == pytest.approx(1.145)
     text = (await client.get("/metrics")).text
     assert "if:49" not in text and "dslam-1" not in text.split("nocd_kqi_value")[-1][:2000]
+
+
+async def test_kqis_and_sla_should_answer_a_time_range_with_every_stored_period_in_it(
+    client: httpx.AsyncClient, tokens: dict[str, str], computed: None, sessions
+) -> None:
+    """June is computed (the hand-worked data); May is stored with one KQI row of its own.
+    [mid-May, mid-June) returns both periods' rows, each with its period; a range before
+    May returns none; a range together with ``period``, or an empty one, is refused."""
+    may = TimeWindow(start=JUNE.start - 31 * 86_400, end=JUNE.start)
+    with sessions() as session:
+        kpi_repo.save_period(
+            session,
+            start=may.start,
+            end=may.end,
+            evaluated_until=may.end,
+            computed_at=may.end,
+            kqis=pd.DataFrame(
+                [("customer_minutes_lost", "xihu", "*", 600.0, 60.0, 10.0)],
+                columns=["kqi", "district", "sla_class", "numerator", "denominator", "value"],
+            ),
+            slas=pd.DataFrame(),
+        )
+        session.commit()
+    headers = bearer(tokens["viewer"])
+    params = {"since": may.start + 15 * 86_400, "until": JUNE.start + 15 * 86_400}
+    kqis = await client.get(
+        "/api/v1/kqis",
+        params={**params, "district": "xihu", "kqi": "customer_minutes_lost", "sla_class": "*"},
+        headers=headers,
+    )
+    assert kqis.status_code == 200, kqis.text
+    body = kqis.json()
+    assert (body["period_start"], body["period_end"]) == (may.start, JUNE.end)
+    assert body["computed_at"] == NOW, "the newest period's"
+    rows = [(r["period_start"], r["numerator"]) for r in body["items"]]
+    assert rows == [(may.start, 600.0), (JUNE.start, 5900.0)], "summable per period"
+    sla = await client.get("/api/v1/sla", params={**params, "district": "xihu"}, headers=headers)
+    assert sla.status_code == 200
+    assert {r["period_start"] for r in sla.json()} == {JUNE.start}, "May has no SLA rows"
+    before = await client.get(
+        "/api/v1/kqis", params={"since": 0, "until": may.start}, headers=headers
+    )
+    assert before.json()["items"] == []
+    for bad in ({**params, "period": "2024-06"}, {"since": 10, "until": 10}, {"since": 10}):
+        for route in ("/api/v1/kqis", "/api/v1/sla"):
+            answer = await client.get(route, params=bad, headers=headers)
+            assert answer.status_code == 422, (route, bad, answer.text)
