@@ -35,8 +35,10 @@ DEFAULT_INTERFACES_S = 60  # the profile default of the interface poll interval
 def silent_after_s(settings: Settings) -> float:
     """``[central] silent_after_s``, else three interface poll intervals."""
     configured = settings.central.silent_after_s
-    return configured if configured is not None else 3.0 * (
-        settings.poll.interfaces_s or DEFAULT_INTERFACES_S
+    return (
+        configured
+        if configured is not None
+        else 3.0 * (settings.poll.interfaces_s or DEFAULT_INTERFACES_S)
     )
 
 
