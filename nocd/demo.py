@@ -209,7 +209,7 @@ async def run_demo(options: DemoOptions, say: Say) -> None:
         settings = demo_settings(url, options, alertmanager.url if alertmanager else None)
         async with LabNetwork(directory / "lab") as lab:
             story = pick_story(lab)
-            _print_urls(say, options, lab, tokens["operator"], prometheus, alertmanager)
+            _print_urls(say, options, lab, prometheus, alertmanager)
             stop = asyncio.Event()
             if options.duration_s is not None:
                 asyncio.get_running_loop().call_later(options.duration_s, stop.set)
@@ -285,19 +285,21 @@ def _print_urls(
     say: Say,
     options: DemoOptions,
     lab: LabNetwork,
-    token: str,
     prometheus: Server | None,
     alertmanager: Server | None,
 ) -> None:
     base = f"http://127.0.0.1:{options.port}"
+    token_file = options.directory / "secrets" / "operator.token"
     lines = [
         "",
         f"nocd demo: {len(lab.devices)} simulated devices on 127.x.y.z:{options.lab_port}",
         f"  API docs      {base}/docs",
         f"  metrics       {base}/metrics",
         f"  health        {base}/healthz  {base}/readyz",
-        f"  token         {options.directory / 'secrets' / 'operator.token'} (role operator)",
-        f"  devices       curl -H 'Authorization: Bearer {token}' {base}/api/v1/devices",
+        f"  token         {token_file} (role operator)",
+        # The token stays in its 0600 file: never on the console or in a log.
+        f'  devices       curl -H "Authorization: Bearer $(cat {token_file})" '
+        f"{base}/api/v1/devices",
         f"  reports       {base}/api/v1/reports (latest printed when the story ends)",
     ]
     if prometheus is not None and alertmanager is not None:

@@ -278,6 +278,9 @@ def test_demo_stops_cleanly_on_sigint_even_when_it_comes_twice(demo_dir: Path) -
         assert demo.proc.returncode == 0, demo.tail()
         assert "demo stopped" in demo.output
         assert _processes_using(demo_dir) == []
+        token = (demo_dir / "secrets" / "operator.token").read_text().strip()
+        assert token not in demo.output, "the token stays in its file"
+        assert (demo_dir / "secrets" / "operator.token").stat().st_mode & 0o077 == 0
         with pytest.raises(httpx.TransportError):
             httpx.get(f"{demo.prometheus}/-/ready", timeout=2)
     finally:
