@@ -586,8 +586,9 @@ def _date_text(cap: LinkCapacity, days: float | None) -> str | None:
 
 @dataclass(slots=True)
 class _LinkState:
-    detector: OnlineDetector | CadDetector
+    detector: OnlineDetector | CadDetector | None  # None: CAD had no traffic to prime on
     cursor: int  # the next bucket to score (epoch s)
+    retry_at: int = 0  # with no detector: when to try priming again (epoch s)
 
 
 @dataclass(slots=True)
@@ -854,6 +855,10 @@ class TrafficService:
         events: list[AnomalyRecord] = []
         for i in range(0, len(links), _LINK_CHUNK):
             chunk = links[i : i + _LINK_CHUNK]
+            for x in chunk:  # an idle link (no detector) is primed again once a day
+                idle = self._links.get(x.key)
+                if idle is not None and idle.detector is None and now >= idle.retry_at:
+                    del self._links[x.key]
             since = min(
                 (self._links[x.key].cursor if x.key in self._links else warm_start) for x in chunk
             )
@@ -890,13 +895,15 @@ class TrafficService:
         priming = state is None
         if state is None:
             detector = self._new_detector(load)
-            if detector is None:
-                return []  # no samples yet to set CAD's value range: try again next pass
-            state = _LinkState(detector=detector, cursor=since)
+            # No traffic in the priming week (CAD needs its peak): idle until a daily retry,
+            # so a chunk holding an idle link is not read back a week on every pass.
+            state = _LinkState(detector=detector, cursor=since, retry_at=now + 86_400)
             self._links[link.key] = state
         first = (state.cursor - since) // STEP_S
         out: list[AnomalyRecord] = []
-        if isinstance(state.detector, CadDetector):
+        if state.detector is None:
+            pass  # idle link: nothing to score until the daily retry primes a detector
+        elif isinstance(state.detector, CadDetector):
             for j in range(max(0, first), len(load)):
                 _, event = state.detector.update(float(load[j]))
                 if event is not None and not priming:
@@ -920,7 +927,7 @@ class TrafficService:
         minimum as floor, a night trough and a dead link fall in the same bottom level). The
         ceiling is the observed peak, not the link speed: three bits over 0..speed would put
         a link that peaks at 40 % of its speed into three levels. Later loads above the peak
-        are clamped to the top level. None while the week holds no traffic (retried).
+        are clamped to the top level. None while the week holds no traffic (retried daily).
         """
         cfg = self.settings.traffic
         if cfg.anomaly_detector != "cad":

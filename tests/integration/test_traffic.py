@@ -289,6 +289,40 @@ def test_level_drop_should_raise_one_anomaly_alert(
         assert row is not None and row.status == "resolved"
 
 
+def test_idle_uplink_should_get_a_cad_detector_only_once_it_carries_traffic(
+    app: FastAPI, ids: dict[str, int], sessions: Callable[[], Session]
+) -> None:
+    """CAD's value range is 0 .. the priming week's peak: a link without traffic that week
+    has no detector (and is not read back a week on every pass) until a daily retry."""
+    with sessions() as session:
+        inv.upsert_devices(
+            session,
+            [inv.DeviceRecord(name="sw-idle", district="xihu", kind=inv.DeviceKind.ACCESS_SWITCH,
+                              address="127.0.8.9", snmp=inv.SnmpParams(
+                                  version=inv.SnmpVersion.V2C), parent="agg-1")],
+        )  # fmt: skip
+        device_id = int(inv.devices_by_name(session, ["sw-idle"])["sw-idle"].id)  # type: ignore[arg-type]
+        session.add(Port(device_id=device_id, ifindex=49, speed_bps=10**9, is_uplink=True))
+        buckets = np.arange(NOW - 7 * 86_400, NOW, STEP, dtype=np.int64)
+        copy_rows(session, "rollups", ROLLUP_COLUMNS,
+                  _rows(device_id, "if:49", buckets, np.zeros(len(buckets))))  # fmt: skip
+        session.commit()
+    service: TrafficService = app.state.traffic
+    assert service.anomaly_sync(NOW) == []
+    idle = service._links["sw-idle/if:49"]
+    assert idle.detector is None and idle.cursor == NOW
+    assert service._links["sw-2/if:49"].detector is not None
+    later = np.arange(NOW, NOW + 3600, STEP, dtype=np.int64)
+    with sessions() as session:
+        copy_rows(session, "rollups", ROLLUP_COLUMNS,
+                  _rows(device_id, "if:49", later, np.full(len(later), 5e6)))  # fmt: skip
+        session.commit()
+    service.anomaly_sync(NOW + 3600)
+    assert service._links["sw-idle/if:49"].detector is None  # no retry within the day
+    service.anomaly_sync(NOW + 86_400)
+    assert service._links["sw-idle/if:49"].detector is not None  # primed on traffic now seen
+
+
 def test_capacity_ticket_should_be_opened_once_per_link(
     app: FastAPI, ids: dict[str, int], sessions: Callable[[], Session]
 ) -> None:
