@@ -281,7 +281,7 @@ class Soak:
         # a short run still proves "one fault, one incident"; the full run mixes them.
         after = None
         if args.quick and faults:
-            after = max(f.end for f in faults) + 2 * timing.detect_s
+            after = max(f.end for f in faults) + timing.detect_s + 20.0
         chaos = [] if args.no_chaos else plan_chaos(timing, self.rng, after=after)
         central.spawn()
         district.spawn()

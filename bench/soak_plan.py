@@ -97,7 +97,7 @@ def plan_faults(
     hold = timing.hold_s
     tail = 1.5 * max(timing.interfaces_s, timing.dsl_s) + 10.0  # to see the recovery
     start = timing.warmup_s
-    stagger = min(15.0, timing.interfaces_s / 2)
+    stagger = min(15.0, timing.interfaces_s / 6)
     while start + 6 * stagger + hold + tail <= timing.duration_s:
         at = start
         try:
