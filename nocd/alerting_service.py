@@ -55,7 +55,7 @@ from kpi.definitions import KpiKey
 from kpi.dsl_line import BIN_S, wide_area_events
 from kpi.port import error_ratios
 from nocd.config import Settings
-from nocd.kpi_service import STEP_S, line_bins
+from nocd.kpi_service import read_line_bins
 from nocd.storage import alert_repo, kpi_repo, maintenance_repo, outbox_repo, poll_repo
 from nocd.storage.alert_repo import TopologyRows, WebhookAlert
 from nocd.storage.alerting_codec import (
@@ -103,8 +103,6 @@ RETRAINED_LINES_KEY = "dslam_retrained_lines_ratio"  # lines retrained since the
 WIDE_AREA_KEY = "dslam_wide_area_event"  # 1.0 when kpi.dsl_line flags the newest 15-min bin
 SLA_STATUS_KEY = "sla_status"  # met | at_risk | breached of the newest period (kpi.sla)
 OUTBOX_AGE_KEY = "outbox_oldest_age_seconds"  # as nocd_outbox_oldest_age_seconds
-# The rollups kpi.dsl_line.wide_area_events needs (retrains and errored seconds per line).
-_WIDE_AREA_METRICS = ("inits_total", "es_total")
 # Alertmanager severities → ours; anything else is a warning.
 _SEVERITY_WORDS: Mapping[str, Severity] = {
     **{s.value: s for s in Severity},
@@ -274,7 +272,7 @@ class AlertingService:
     _inits: dict[tuple[str, int], float] = field(default_factory=dict)
     _port_ts: dict[tuple[str, int], int] = field(default_factory=dict)  # last rate sample
     _stability_at: int | None = None  # computed_at of the line_kpis already observed
-    _wide_area_bin: int | None = None  # start of the 15-min bin _wide_area was judged on
+    _wide_area_watermark: int | None = None  # 5-minute rollup watermark _wide_area was judged at
     _wide_area: dict[str, float] = field(default_factory=dict)  # DSLAM -> 1.0 / 0.0
     _last_obs: dict[EntityRef, Observation] = field(default_factory=dict)
     _last: Correlation | None = None
@@ -543,7 +541,7 @@ class AlertingService:
         self._incidents = alert_repo.open_incidents(session)
         # The KPI results are re-read with the state: a failed cycle's reads were not applied.
         self._stability_at = None
-        self._wide_area_bin = None
+        self._wide_area_watermark = None
         self._loaded = True
 
     def _refresh_inventory(self, session: Session) -> _Inventory:
@@ -655,26 +653,23 @@ class AlertingService:
     def _judge_wide_area(self, session: Session) -> None:
         """Flag DSLAMs whose newest complete 15-minute bin is a wide-area event.
 
-        The bin comes from the 5-minute rollups through the KPI service's own ``line_bins``
+        The bin comes from the 5-minute rollups through the KPI service's ``read_line_bins``
+        (running counters, or a VDSL2 agent's own ``pm15_*`` bins)
         and is judged by ``kpi.dsl_line.wide_area_events`` with ``[kpi.wide_area]``, so the
-        alert and the bins left out of line scoring agree. Once per bin, when the rollups
-        have closed it; without rollups (a district process) nothing is flagged.
+        alert and the bins left out of line scoring agree. Judged again whenever the
+        rollups advance: a VDSL2 agent's own count of a bin is polled during the next bin,
+        so it can complete the bin up to 15 minutes after its counter-based lines. Without
+        rollups (a district process) nothing is flagged.
         """
         watermark = kpi_repo.rollup_watermark(session, "5m")
-        if watermark is None:
+        if watermark is None or watermark == self._wide_area_watermark:
             return
+        self._wide_area_watermark = watermark
         start = (watermark // BIN_S) * BIN_S - BIN_S  # the newest bin wholly before it
-        if self._wide_area_bin is not None and start <= self._wide_area_bin:
-            return
-        self._wide_area_bin = start
         lines = kpi_repo.line_inventory(session)
-        five_min = kpi_repo.rollup_frame(
-            session, "5m", metrics=_WIDE_AREA_METRICS, since=start - STEP_S, until=start + BIN_S
-        )
+        # until the end of the next bin: a VDSL2 agent's own count of this bin comes then
+        bins = read_line_bins(session, lines, since=start, until=start + 2 * BIN_S)
         self._wide_area = {}
-        if lines.empty or five_min.empty:
-            return
-        bins = line_bins(lines, five_min)
         bins = bins.loc[bins["start"] == start] if len(bins) else bins
         if bins.empty:
             return  # a DSLAM's firing alert holds: no data is not "no event"

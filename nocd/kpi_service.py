@@ -69,6 +69,7 @@ AGENT_BINS: Final = {
     "pm15_ses": "ses_total",
     "pm15_uas": "uas_total",
 }
+LINE_BIN_METRICS: Final = (*COUNTERS, *SNR, *AGENT_BINS)  # what read_line_bins reads
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -308,6 +309,24 @@ def line_bins(lines: pd.DataFrame, five_min: pd.DataFrame) -> pd.DataFrame:
             "snr_margin_up_db": bins["snr_margin_up_db"].to_numpy(dtype=np.float64),
         }
     )
+
+
+def read_line_bins(
+    session: Session, lines: pd.DataFrame, *, since: int, until: int
+) -> pd.DataFrame:
+    """:func:`line_bins` from the 5-minute rollups in ``[since − 5 min, until)``.
+
+    The one source of DSL line bins for stability scoring and the wide-area alert: running
+    counters, SNR and the agent's own 15-minute bins (``pm15_*``, VDSL2). An agent's bin
+    ``k`` is polled during bin ``k + 1``, so a caller that needs bin ``k`` complete reads
+    until the end of bin ``k + 1``.
+    """
+    five_min = kpi_repo.rollup_frame(
+        session, "5m", metrics=LINE_BIN_METRICS, since=since - STEP_S, until=until
+    )
+    if lines.empty or five_min.empty:
+        return pd.DataFrame(columns=["line", "dslam", "start", "in_service"])
+    return line_bins(lines, five_min)
 
 
 def uplink_kqis(
@@ -562,14 +581,7 @@ def compute_period(
             kq.line_availability(seconds, inventory),
             kq.customer_minutes_lost(seconds, inventory),
         ]
-        five_min = kpi_repo.rollup_frame(
-            session,
-            "5m",
-            metrics=(*COUNTERS, *SNR, *AGENT_BINS),
-            since=until - WEEK_S - STEP_S,
-            until=until,
-        )
-        bins = line_bins(lines, five_min)
+        bins = read_line_bins(session, lines, since=until - WEEK_S, until=until)
         if len(bins):
             scores = line_scores(
                 bins,
