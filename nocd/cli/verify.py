@@ -22,7 +22,7 @@ def verify_command(
     district: Annotated[str, typer.Option("--district", help="District id, e.g. xihu.")],
     central_db: Annotated[
         str | None,
-        typer.Option("--central-db", help="Central's database URL (default: [storage] url)."),
+        typer.Option("--central-db", help="Central's database URL (default: storage.url)."),
     ] = None,
     recompute: Annotated[
         bool,
