@@ -489,7 +489,9 @@ def parse_yaml(text: str, source: str) -> InventoryDocument:
         root = loader.get_single_node()
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        line = int(mark.line) + 1 if mark is not None else None
+        # libyaml marks the end of a truncated stream one line past the last one
+        last = text.count("\n") + 1
+        line = min(int(mark.line) + 1, last) if mark is not None else last
         builder.problems.append(Problem(source, line, "yaml", str(exc.problem or exc)))
         return builder.document()
     except yaml.YAMLError as exc:
@@ -523,7 +525,7 @@ def parse_yaml(text: str, source: str) -> InventoryDocument:
             continue
         seen.add(name)
         builder.section(name)
-        if isinstance(value, yaml.ScalarNode) and _plain(value, budget) is None:
+        if isinstance(value, yaml.ScalarNode) and value.style is None and value.value in _NULLS:
             continue  # `devices:` with nothing under it: an empty section
         if not isinstance(value, yaml.SequenceNode):
             builder.problems.append(Problem(source, _line(value), name, "must be a list"))
