@@ -46,6 +46,7 @@ from bench.soak_cluster import NOCD, Link, Node, PrivatePostgres, proc_cpu_rss  
 from bench.soak_plan import ChaosEvent, PlannedFault, Timing, plan_chaos, plan_faults  # noqa: E402
 from bench.soak_report import FACTS, Facts, analyse, print_table  # noqa: E402
 from collectors.lab import Lab, LabNetwork, LabSpec  # noqa: E402
+from nocd.errors import StorageUnavailable  # noqa: E402
 from nocd.inventory import import_documents, read_inventory  # noqa: E402
 from nocd.storage import db  # noqa: E402
 from nocd.storage.models import KpiPeriod, OutboxItem, RollupState, Sample  # noqa: E402
@@ -166,6 +167,22 @@ def prepare_databases(
         path.write_text(token, encoding="utf-8")
         path.chmod(0o600)
     return tokens
+
+
+def migrate(url: str, tries: int = 10) -> None:
+    """``nocd db upgrade`` before a restart, as an operator deploying new code would.
+
+    On a shared working tree a migration can land while the soak runs; the restarted daemon
+    would refuse the old schema. A busy SQLite (the district writing) is retried.
+    """
+    for attempt in range(tries):
+        try:
+            db.upgrade(url)
+            return
+        except StorageUnavailable:
+            if attempt == tries - 1:
+                raise
+            time.sleep(2.0)  # the district holds the write lock: try again shortly
 
 
 # ----------------------------------------------------------------------------- the run
@@ -442,6 +459,7 @@ class Soak:
                 node = district if event.kind == "kill_district" else central
                 node.kill()
                 await asyncio.sleep(event.down_s)
+                await asyncio.to_thread(migrate, node.env["NOCD_STORAGE__URL"])
                 node.spawn()
                 event.detail["restart_s"] = round(await node.wait_healthy(), 1)
             event.recovered_at = time.time()
@@ -467,6 +485,7 @@ class Soak:
             end["district_exit"] = district.terminate()
             end["polling_stopped_at"] = round(time.time() - self.started, 1)
             district.env["NOCD_POLL__ENABLED"] = "false"
+            await asyncio.to_thread(migrate, district_url)
             district.spawn()
             await district.wait_healthy()
             t0 = time.monotonic()
@@ -513,6 +532,7 @@ class Soak:
                 # A rollup ran between the computation and the stop: compute once more.
                 self.note("rollup after the last computation; once more", attempt=attempt)
                 drained_at = rolled_after
+                await asyncio.to_thread(migrate, central_url)
                 central.spawn()
                 await central.wait_healthy()
             end["district_exit_drain"] = district.terminate()
