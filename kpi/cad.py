@@ -36,6 +36,7 @@ samples and takes over after ``handover`` samples; see :class:`CadDetector`.
 from __future__ import annotations
 
 import math
+from array import array
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -151,33 +152,66 @@ class _Py2KeyOrder:
         return self._cache
 
 
-class _Semi:
-    """A semi-context: a fact tuple, its crossing with the current facts, its contexts."""
+class _SemiTable:
+    """The semi-contexts of one side, as parallel columns indexed by semi-context id.
 
-    __slots__ = ("contexts", "count", "crossed", "facts", "index", "order", "size")
+    A semi-context is a sorted fact tuple; it is stored once, keyed by its facts packed as
+    unsigned 32-bit ints, with its length, its Python 2 tuple hash (the tie-breaker) and a
+    posting list per fact (ids in creation order). Left semi-contexts also hold their
+    contexts' ids in the order the reference visits them (Python 2 dict order of the right
+    semi-context ids, see :class:`_Py2KeyOrder`).
+    """
 
-    def __init__(self, facts: tuple[int, ...], index: int, *, left: bool) -> None:
-        self.facts = facts
-        self.size = len(facts)
-        self.index = index
-        self.crossed: list[int] = []
-        self.count = 0
-        self.contexts: dict[int, int] = {}  # right semi index -> context id (left only)
-        self.order = _Py2KeyOrder() if left else None
+    __slots__ = ("contexts", "hashes", "ids", "postings", "sizes")
 
+    def __init__(self) -> None:
+        self.ids: dict[bytes, int] = {}
+        self.sizes = array("I")
+        self.hashes = array("q")
+        self.postings: dict[int, array[int]] = {}
+        self.contexts: list[array[int]] = []
 
-class _Context:
-    __slots__ = ("activations", "left_hash", "right_hash", "zero_level")
+    def get(self, facts: tuple[int, ...], *, left: bool) -> int:
+        """The id of the semi-context of ``facts``, created if new."""
+        key = array("I", facts).tobytes()
+        sid = self.ids.get(key)
+        if sid is None:
+            sid = len(self.sizes)
+            self.ids[key] = sid
+            self.sizes.append(len(facts))
+            self.hashes.append(_py2_tuple_hash(facts))
+            if left:
+                self.contexts.append(array("i"))
+            for fact in facts:
+                posting = self.postings.get(fact)
+                if posting is None:
+                    self.postings[fact] = array("i", (sid,))
+                else:
+                    posting.append(sid)
+        return sid
 
-    def __init__(self, zero_level: bool, left_hash: int, right_hash: int) -> None:
-        self.activations = 0
-        self.zero_level = zero_level
-        self.left_hash = left_hash
-        self.right_hash = right_hash
+    def cross(self, facts: tuple[int, ...], limit: int) -> dict[int, list[int]]:
+        """Semi-context id -> its facts shared with ``facts`` (in their order), for the ids
+        below ``limit`` that share any; iterated in ascending id order."""
+        crossed: dict[int, list[int]] = {}
+        for fact in facts:
+            for sid in self.postings.get(fact, ()):
+                if sid >= limit:
+                    break  # postings ascend
+                shared = crossed.get(sid)
+                if shared is None:
+                    crossed[sid] = [fact]
+                else:
+                    shared.append(fact)
+        return {sid: crossed[sid] for sid in sorted(crossed)}
 
 
 class _CadCore:
-    """One CAD OSE memory; :meth:`raw` returns the unsuppressed score of a sample."""
+    """One CAD OSE memory; :meth:`raw` returns the unsuppressed score of a sample.
+
+    Contexts are columns indexed by context id (creation order): their right semi-context,
+    activation count and zero-level flag; the left semi-context owns the context's id.
+    """
 
     def __init__(self, config: CadConfig) -> None:
         self.config = config
@@ -185,17 +219,21 @@ class _CadCore:
         span = config.max_value - config.min_value
         self._step = (span if span != 0.0 else float(self._bins)) / float(self._bins)
         self._left_group: tuple[int, ...] = ()
-        self._index: tuple[dict[int, list[_Semi]], dict[int, list[_Semi]]] = ({}, {})
-        self._by_facts: tuple[dict[tuple[int, ...], _Semi], dict[tuple[int, ...], _Semi]] = (
-            {},
-            {},
-        )
-        self._semis: tuple[list[_Semi], list[_Semi]] = ([], [])
-        self._crossed: tuple[list[_Semi], list[_Semi]] = ([], [])
-        self.contexts: list[_Context] = []
+        self._current: tuple[int, ...] = ()
+        self._lefts = _SemiTable()
+        self._rights = _SemiTable()
+        self._crossed_limit = 0  # left semi-contexts that existed when _left_group was set
+        self._ctx_right = array("i")
+        self._activations = array("i")
+        self._zero_level = bytearray()
         self._new_id: int | None = None
         self.history: deque[float] = deque([1.0], maxlen=config.rest_period)
         self.samples = 0
+
+    @property
+    def size(self) -> int:
+        """Number of stored contexts."""
+        return len(self._ctx_right)
 
     def sensor_facts(self, value: float) -> tuple[int, ...]:
         """Quantise (clamped to the range) and encode: one fact per bit, 2·position + bit."""
@@ -212,52 +250,28 @@ class _CadCore:
         """
         added = 0
         for left_facts, right_facts in pairs:
-            left = self._semi(0, left_facts)
-            right = self._semi(1, right_facts)
-            cid = left.contexts.get(right.index)
+            lid = self._lefts.get(left_facts, left=True)
+            rid = self._rights.get(right_facts, left=False)
+            owned = self._lefts.contexts[lid]
+            cid = next((c for c in owned if self._ctx_right[c] == rid), None)
             if cid is None:
-                cid = len(self.contexts)
-                left.contexts[right.index] = cid
-                assert left.order is not None
-                left.order.add(right.index)
-                self.contexts.append(
-                    _Context(zero_level, _py2_tuple_hash(left_facts), _py2_tuple_hash(right_facts))
-                )
+                cid = len(self._ctx_right)
+                self._ctx_right.append(rid)
+                self._activations.append(0)
+                self._zero_level.append(zero_level)
+                order = _Py2KeyOrder()  # replayed in insertion (= context id) order
+                by_right = {self._ctx_right[c]: c for c in sorted((*owned, cid))}
+                for right in by_right:
+                    order.add(right)
+                self._lefts.contexts[lid] = array("i", (by_right[r] for r in order.ordered()))
                 added += 1
                 if zero_level:
                     self._new_id = cid
                     return 1
             elif zero_level:
-                self.contexts[cid].zero_level = True
+                self._zero_level[cid] = True
                 return 0
         return added
-
-    def _semi(self, side: int, facts: tuple[int, ...]) -> _Semi:
-        semi = self._by_facts[side].get(facts)
-        if semi is None:
-            semi = _Semi(facts, len(self._semis[side]), left=side == 0)
-            self._by_facts[side][facts] = semi
-            self._semis[side].append(semi)
-            index = self._index[side]
-            for fact in facts:
-                index.setdefault(fact, []).append(semi)
-        return semi
-
-    def _cross(self, side: int, facts: tuple[int, ...]) -> None:
-        """Intersect every semi-context of one side with ``facts`` (creation order kept)."""
-        for semi in self._crossed[side]:
-            semi.crossed = []
-            semi.count = 0
-        index = self._index[side]
-        touched: dict[int, _Semi] = {}
-        for fact in facts:
-            for semi in index.get(fact, ()):
-                semi.crossed.append(fact)
-                touched[semi.index] = semi
-        crossed = [touched[i] for i in sorted(touched)]
-        for semi in crossed:
-            semi.count = len(semi.crossed)
-        self._crossed = (crossed, self._crossed[1]) if side == 0 else (self._crossed[0], crossed)
 
     def _activate(
         self, new_context: bool
@@ -274,40 +288,41 @@ class _CadCore:
         active: list[tuple[int, int, int, int]] = []
         selected = 0
         candidates: list[_Pair] = []
-        rights = self._semis[1]
-        for left in self._crossed[0]:
-            assert left.order is not None
-            full = left.size == left.count
-            short = left.count <= c.max_left_semi_context_len
-            for rid in left.order.ordered():
-                cid = left.contexts[rid]
+        lefts, rights = self._lefts, self._rights
+        right_crossed = rights.cross(self._current, len(rights.sizes))
+        ctx_right, activations, zero_level = self._ctx_right, self._activations, self._zero_level
+        for lid, left_crossed in lefts.cross(self._left_group, self._crossed_limit).items():
+            count = len(left_crossed)
+            full = lefts.sizes[lid] == count
+            short = count <= c.max_left_semi_context_len
+            left_hash = lefts.hashes[lid]
+            for cid in lefts.contexts[lid]:
                 if cid == skip:
                     continue
-                ctx = self.contexts[cid]
-                right = rights[rid]
+                rid = ctx_right[cid]
+                shared = right_crossed.get(rid)
                 if full:
                     selected += 1
-                    if right.count > 0:
-                        if right.size == right.count:
-                            ctx.activations += 1
-                            active.append((ctx.activations, ctx.left_hash, ctx.right_hash, cid))
-                        elif ctx.zero_level and new_context and short:
-                            candidates.append((tuple(left.crossed), tuple(right.crossed)))
-                elif ctx.zero_level and new_context and right.count > 0 and short:
-                    candidates.append((tuple(left.crossed), tuple(right.crossed)))
+                    if shared is not None:
+                        if rights.sizes[rid] == len(shared):
+                            activations[cid] += 1
+                            active.append((activations[cid], left_hash, rights.hashes[rid], cid))
+                        elif zero_level[cid] and new_context and short:
+                            candidates.append((tuple(left_crossed), tuple(shared)))
+                elif zero_level[cid] and new_context and shared is not None and short:
+                    candidates.append((tuple(left_crossed), tuple(shared)))
         self._new_id = None
         return active, selected, candidates
 
     def raw(self, value: float) -> float:
         """Learn one sample and return its raw score (before the rest-period suppression)."""
-        current = self.sensor_facts(value)
+        current = self._current = self.sensor_facts(value)
         potential: set[_Pair] = set()
         new_context = False
         if self._left_group:
             pair = (self._left_group, current)
             potential.add(pair)
             new_context = self._store([pair], zero_level=True) == 1
-        self._cross(1, current)
         active, selected, candidates = self._activate(new_context)
         potential.update(candidates)
         share_active = len(active) / float(selected) if selected > 0 else 0.0
@@ -315,7 +330,7 @@ class _CadCore:
         neurons = {_NEURON_BASE + a[3] for a in active[-self.config.max_active_neurons :]}
         self._left_group = tuple(sorted(set(current) | neurons))
         added = self._store(candidates, zero_level=False) if candidates else 0
-        self._cross(0, self._left_group)
+        self._crossed_limit = len(self._lefts.sizes)  # crossed lazily, at the next sample
         if new_context:
             added += 1
         share_new = added / float(len(potential)) if new_context and potential else 0.0
@@ -357,7 +372,7 @@ class CadDetector:
     @property
     def contexts(self) -> int:
         """Contexts held in memory (live plus replacement in training)."""
-        return len(self._live.contexts) + (len(self._next.contexts) if self._next else 0)
+        return self._live.size + (self._next.size if self._next else 0)
 
     def update(self, value: float) -> tuple[float, AnomalyEvent | None]:
         """Score one sample: (score in [0, 1], event when the score reaches ``alert_level``).
@@ -375,12 +390,12 @@ class CadDetector:
         if self._next is not None and c.max_contexts is not None:
             self._next.score(value)
             hard = 2 * c.max_contexts
-            if self._next.samples >= c.handover or len(self._live.contexts) > hard:
+            if self._next.samples >= c.handover or self._live.size > hard:
                 self._live, self._next = self._next, None
                 self.replacements += 1
-            elif len(self._next.contexts) > hard:
+            elif self._next.size > hard:
                 self._next = _CadCore(c)  # a replacement that overflows starts over
-        elif c.max_contexts is not None and len(self._live.contexts) > c.max_contexts:
+        elif c.max_contexts is not None and self._live.size > c.max_contexts:
             self._next = _CadCore(c)
         event = None
         if score >= c.alert_level:
