@@ -93,7 +93,9 @@ _DESCRIPTION = """\
 REST API of nocd, the broadband access-network monitoring daemon.
 
 Every `/api/v1` route needs `Authorization: Bearer <token>` (tokens come from
-`nocd token create`). Reads accept any role; writes need the `operator` role.
+`nocd token create`). Reads accept the `viewer`, `operator` and `integration` roles;
+writes need `operator` (ticket writes also `integration`); a `district` token may only call
+`POST /api/v1/ingest`. The full role × route matrix is in docs/security.md.
 """
 
 
