@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 UV ?= $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
-PYTEST_ARGS ?=
+PYTEST_ARGS ?= -n 2 --dist loadfile  # two workers: most integration tests wait on daemons and agents
 export UV_PYTHON_DOWNLOADS := never
 
 .PHONY: help venv demo test lint bench clean
