@@ -14,6 +14,8 @@
     scope = "external"
     objective = 0.999
     schedule = ["mon-sun 00:00-24:00"]
+    period = "week"                   # optional: default [sla] period
+    timezone = "UTC"                  # optional: default [daemon] timezone
 
     [[sla.targets.excluded]]          # downtime the customer agreed not to count
     start = 2024-06-03T02:00:00       # local time in [daemon] timezone, or with an offset
@@ -22,13 +24,14 @@
 
 Validated once here (pydantic, so ``nocd check-config`` names FILE:LINE); ``kpi/`` receives
 plain dataclasses (:class:`kpi.sla.SlaTarget`, :class:`kpi.dsl_line.StabilityThresholds`)
-built by the ``to_*`` methods. The time zone of reporting periods is ``[daemon] timezone``.
+built by the ``to_*`` methods. Reporting periods are ``[sla] period`` in ``[daemon]
+timezone`` unless a target sets its own ``period`` and/or ``timezone``.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -100,8 +103,9 @@ class KpiSettings(_Section):
 class ExcludedDowntimeConfig(_Section):
     """One ``[[sla.targets.excluded]]`` entry: a window this target does not count.
 
-    A TOML local date-time (no offset) is wall-clock time in the reporting time zone
-    (``[daemon] timezone``); one with an offset or ``Z`` is that instant.
+    A TOML local date-time (no offset) is wall-clock time in the target's reporting time
+    zone (its ``timezone``, else ``[daemon] timezone``); one with an offset or ``Z`` is
+    that instant.
     """
 
     start: datetime
@@ -143,6 +147,8 @@ class SlaTargetConfig(_Section):
     at_risk_burn_rate: float = Field(default=1.0, gt=0)
     at_risk_remaining_ratio: float = Field(default=0.25, ge=0, le=1)
     excluded: list[ExcludedDowntimeConfig] = []  # [[sla.targets.excluded]]
+    period: PeriodKind | None = None  # default: [sla] period
+    timezone: str | None = None  # default: [daemon] timezone
 
     @field_validator("schedule")
     @classmethod
@@ -151,8 +157,25 @@ class SlaTargetConfig(_Section):
             WeeklySchedule.parse(*value)  # ValueError names the bad entry
         return value
 
-    def to_target(self, period: ReportingPeriod) -> SlaTarget:
-        """The pure-core target."""
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                ZoneInfo(value)
+            except (ZoneInfoNotFoundError, ValueError) as exc:
+                raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    def reporting_period(self, default: ReportingPeriod) -> ReportingPeriod:
+        """This target's periods: its own ``period``/``timezone`` where set, else ``default``."""
+        return ReportingPeriod(
+            kind=self.period or default.kind, time_zone=self.timezone or default.time_zone
+        )
+
+    def to_target(self, default: ReportingPeriod) -> SlaTarget:
+        """The pure-core target (``default``: the ``[sla]``/``[daemon]`` reporting period)."""
+        period = self.reporting_period(default)
         return SlaTarget(
             kqi=self.kqi,
             sla_class=self.sla_class,
@@ -223,3 +246,17 @@ class SlaSettings(_Section):
     def reporting_period(self, time_zone: str) -> ReportingPeriod:
         """Calendar periods in ``time_zone`` (``[daemon] timezone``)."""
         return ReportingPeriod(kind=self.period, time_zone=time_zone)
+
+    def own_periods(self, time_zone: str) -> dict[ReportingPeriod, list[SlaTargetConfig]]:
+        """Targets whose reporting period differs from the global one, by that period.
+
+        The global period's targets are computed with the KQIs (``kpi_periods``); each of
+        these periods is evaluated and stored on its own (``sla_periods``).
+        """
+        default = self.reporting_period(time_zone)
+        groups: dict[ReportingPeriod, list[SlaTargetConfig]] = {}
+        for t in self.targets:
+            own = t.reporting_period(default)
+            if own != default:
+                groups.setdefault(own, []).append(t)
+        return groups

@@ -40,7 +40,7 @@ from kpi.intervals import (
 from kpi.port import busy_hour, congestion
 from kpi.sla import ReportingPeriod, SlaTarget, evaluate_availability, evaluate_kqi
 from nocd.config import Settings
-from nocd.storage import kpi_repo, maintenance_repo, rollup_repo
+from nocd.storage import kpi_repo, maintenance_repo, rollup_repo, sla_period_repo
 from nocd.storage.kpi_repo import KqiRecord, SlaRecord
 
 __all__ = ["KpiResults", "KpiService", "PeriodResult", "compute_period"]
@@ -527,9 +527,18 @@ def evaluate_targets(
 
 
 def compute_period(
-    session: Session, settings: Settings, *, period: TimeWindow, now: int
+    session: Session,
+    settings: Settings,
+    *,
+    period: TimeWindow,
+    now: int,
+    reporting: ReportingPeriod | None = None,
 ) -> PeriodResult:
-    """KQIs, SLA evaluations and per-line KPIs of ``period`` as seen at ``now``."""
+    """KQIs, SLA evaluations and per-line KPIs of ``period`` as seen at ``now``.
+
+    Only the targets whose reporting period is ``reporting`` (default: the global one,
+    ``[sla] period`` in ``[daemon] timezone``) are evaluated.
+    """
     cfg = settings.kpi
     until = min(now, period.end)
     window = TimeWindow(start=period.start, end=until)
@@ -665,8 +674,13 @@ def compute_period(
                 frames += rows
     frames += ticket_kqis(kpi_repo.ticket_frame(session, period.start), inventory, window)
     kqis = pd.concat(frames, ignore_index=True) if frames else _empty_kqis()
-    period_kind = settings.sla.reporting_period(settings.daemon.timezone)
-    targets = [(t.name, t.to_target(period_kind)) for t in settings.sla.targets]
+    default = settings.sla.reporting_period(settings.daemon.timezone)
+    reporting = reporting or default
+    targets = [
+        (t.name, t.to_target(default))
+        for t in settings.sla.targets
+        if t.reporting_period(default) == reporting
+    ]
     slas = evaluate_targets(
         targets,
         period=period,
@@ -738,6 +752,11 @@ class KpiService:
         """Calendar periods in the daemon's time zone."""
         return self._settings.sla.reporting_period(self._settings.daemon.timezone)
 
+    @property
+    def _own_periods(self) -> list[ReportingPeriod]:
+        """Reporting periods of targets with their own ``period``/``timezone``."""
+        return list(self._settings.sla.own_periods(self._settings.daemon.timezone))
+
     def rollup_sync(self, now: int) -> rollup_repo.RollupRunResult:
         """One incremental rollup run; late samples mark their reporting periods dirty."""
         with self._sessions() as session:
@@ -745,6 +764,9 @@ class KpiService:
             if result.late_instants:
                 periods = self.reporting_period.touching(result.late_instants)
                 kpi_repo.mark_dirty(session, [p.start for p in periods])
+                for reporting in self._own_periods:
+                    own = reporting.touching(result.late_instants)
+                    sla_period_repo.mark_dirty(session, reporting, [p.start for p in own])
             session.commit()
         return result
 
@@ -770,14 +792,48 @@ class KpiService:
                 if stale.start != current.start:
                     period = TimeWindow(start=stale.start, end=stale.end)
                     self._compute_and_store(session, period, now)
+            own_slas = [
+                r
+                for reporting in self._own_periods
+                for r in self._compute_own(session, reporting, now)
+            ]
             session.commit()
             self._latest = KpiResults(
                 computed_at=now,
                 kqis=tuple(kpi_repo.query_kqis(session, period_start=current.start)),
-                slas=tuple(kpi_repo.query_sla(session, period_start=current.start)),
+                slas=(*kpi_repo.query_sla(session, period_start=current.start), *own_slas),
                 targets=tuple(t.name for t in self._settings.sla.targets),
             )
         return result
+
+    def _compute_own(
+        self, session: Session, reporting: ReportingPeriod, now: int
+    ) -> list[SlaRecord]:
+        """SLAs of the targets on ``reporting``: its current and dirty periods, stored.
+
+        The whole period is computed (a non-availability target needs its KQI over its
+        own period), but only the SLA rows are kept. Returns the current period's rows.
+        """
+        current = reporting.containing(now)
+        periods = [current] + [
+            TimeWindow(start=p.start, end=p.end)
+            for p in sla_period_repo.dirty_periods(session, reporting)
+            if p.start != current.start
+        ]
+        for period in periods:
+            result = compute_period(
+                session, self._settings, period=period, now=now, reporting=reporting
+            )
+            sla_period_repo.save_period(
+                session,
+                reporting,
+                start=period.start,
+                end=period.end,
+                evaluated_until=result.evaluated_until,
+                computed_at=now,
+                slas=result.slas,
+            )
+        return sla_period_repo.query_sla(session, reporting, period_start=current.start)
 
     def _compute_and_store(self, session: Session, period: TimeWindow, now: int) -> PeriodResult:
         result = compute_period(session, self._settings, period=period, now=now)

@@ -23,7 +23,7 @@ from kpi.sla import ReportingPeriod
 from nocd.api.deps import MAX_EPOCH_S, Offset, ReadAccess, SessionDep
 from nocd.api.schemas import PageOut
 from nocd.config import Settings
-from nocd.storage import kpi_repo, rollup_repo
+from nocd.storage import kpi_repo, rollup_repo, sla_period_repo
 from nocd.storage.models import Device, Sample
 
 __all__ = ["MAX_PAGE_SIZE", "router"]
@@ -263,6 +263,8 @@ class SlaOut(BaseModel):
                     "error_budget_remaining_ratio": 0.3056,
                     "burn_rate": 2.083,
                     "status": "at_risk",
+                    "period_kind": "month",
+                    "timezone": "Asia/Shanghai",
                 }
             ]
         }
@@ -291,6 +293,8 @@ class SlaOut(BaseModel):
     error_budget_remaining_ratio: float | None
     burn_rate: float | None
     status: str
+    period_kind: str = Field(description="day | week | month: the target's reporting period")
+    timezone: str = Field(description="the time zone of the target's reporting period")
 
 
 _FLOATS = (
@@ -309,7 +313,11 @@ def _reporting_period(request: Request) -> ReportingPeriod:
 
 
 def _period(request: Request, period: str | None) -> TimeWindow:
-    reporting = _reporting_period(request)
+    return _period_in(_reporting_period(request), period)
+
+
+def _period_in(reporting: ReportingPeriod, period: str | None) -> TimeWindow:
+    """The period of ``reporting`` named by ``period`` (a date in it), or the current one."""
     if period is None:
         return reporting.containing(epoch_s(datetime.now(reporting.zone)))
     try:
@@ -608,20 +616,42 @@ def list_sla(
     since: SinceQuery = None,
     until: UntilQuery = None,
 ) -> list[SlaOut]:
-    """SLI, up/down/unknown/maintenance seconds, error budget, burn rate and status."""
+    """SLI, up/down/unknown/maintenance seconds, error budget, burn rate and status.
+
+    Targets on the global reporting period first, then those with their own
+    ``period``/``timezone``: for ``period`` (a date) their period containing that date in
+    their zone, for a range every stored period of theirs overlapping it.
+    """
     _window, found = _stored_periods(request, session, period, since, until)
+    filters = {"district": district, "sla_class": sla_class, "target": target}
     records = [
-        r
-        for p in found
-        for r in kpi_repo.query_sla(
-            session, period_start=p.start, district=district, sla_class=sla_class, target=target
-        )
+        r for p in found for r in kpi_repo.query_sla(session, period_start=p.start, **filters)
     ]
+    settings: Settings = request.app.state.settings
+    for reporting in settings.sla.own_periods(settings.daemon.timezone):
+        if since is None or until is None:
+            own = sla_period_repo.period_of(session, reporting, _period_in(reporting, period).start)
+            starts = [own.start] if own else []
+        else:
+            starts = [
+                p.start
+                for p in sla_period_repo.periods_between(
+                    session, reporting, since=since, until=until
+                )
+            ]
+        records += [
+            r
+            for start in starts
+            for r in sla_period_repo.query_sla(session, reporting, period_start=start, **filters)
+        ]
+    default = _reporting_period(request)
     return [
         SlaOut(
             **{
                 **asdict(r),
                 **{k: _finite(getattr(r, k)) for k in _FLOATS},
+                "period_kind": r.period_kind or default.kind.value,
+                "timezone": r.timezone or default.time_zone,
             }
         )
         for r in records

@@ -37,6 +37,8 @@ from nocd.storage.models import (
     Port,
     Rollup,
     RollupState,
+    SlaPeriod,
+    SlaPeriodResult,
     SlaResult,
     TicketEventRow,
     TicketRow,
@@ -69,6 +71,8 @@ __all__ = [
     "save_line_kpis",
     "save_period",
     "silent_since",
+    "sla_filters",
+    "sla_records",
     "ticket_frame",
     "uplink_inventory",
 ]
@@ -128,6 +132,9 @@ class SlaRecord:
     error_budget_remaining_ratio: float | None
     burn_rate: float | None
     status: str
+    # a target with its own reporting period (sla_periods); None: the global period
+    period_kind: str | None = None
+    timezone: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -476,12 +483,15 @@ def mark_dirty_from(session: Session, instant: int) -> int:
     evaluation covered ``instant`` is stale. A period not yet evaluated that far will
     see the event when it is next computed. Returns how many periods were marked.
     """
-    result = session.execute(
-        update(KpiPeriod)
-        .where(KpiPeriod.evaluated_until > instant, KpiPeriod.dirty.is_(False))
-        .values(dirty=True)
-    )
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    marked = 0
+    for model in (KpiPeriod, SlaPeriod):  # global periods, and targets' own periods
+        result = session.execute(
+            update(model)
+            .where(model.evaluated_until > instant, model.dirty.is_(False))
+            .values(dirty=True)
+        )
+        marked += int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return marked
 
 
 def silent_since(session: Session, district: str) -> int | None:
@@ -584,20 +594,76 @@ def query_sla(
     sla_class: str | None = None,
     target: str | None = None,
 ) -> list[SlaRecord]:
-    """Stored SLA rows of one period (``None``: of the newest period)."""
+    """Stored SLA rows of one global period.
+
+    ``None``: of the newest global period, followed by the rows of the newest stored
+    period of each (kind, time zone) that targets with their own period use.
+    """
+    newest = period_start is None
     if period_start is None:
         period_start = session.scalar(select(func.max(KpiPeriod.start)))
-        if period_start is None:
-            return []
-    conditions = [SlaResult.period_start == period_start]
+    records = (
+        []
+        if period_start is None
+        else sla_records(
+            session,
+            SlaResult,
+            [
+                SlaResult.period_start == period_start,
+                *sla_filters(SlaResult, district=district, sla_class=sla_class, target=target),
+            ],
+        )
+    )
+    if newest:
+        latest = (
+            select(SlaPeriod.kind, SlaPeriod.timezone, func.max(SlaPeriod.start).label("start"))
+            .group_by(SlaPeriod.kind, SlaPeriod.timezone)
+            .subquery()
+        )
+        own = and_(
+            SlaPeriodResult.period_kind == latest.c.kind,
+            SlaPeriodResult.timezone == latest.c.timezone,
+            SlaPeriodResult.period_start == latest.c.start,
+        )
+        records += sla_records(
+            session,
+            SlaPeriodResult,
+            [
+                exists().where(own),
+                *sla_filters(
+                    SlaPeriodResult, district=district, sla_class=sla_class, target=target
+                ),
+            ],
+        )
+    return records
+
+
+def sla_filters(
+    model: type[SlaResult] | type[SlaPeriodResult],
+    *,
+    district: str | None,
+    sla_class: str | None,
+    target: str | None,
+) -> list[ColumnElement[bool]]:
+    """The optional district / SLA class / target conditions on an SLA result table."""
+    conditions: list[ColumnElement[bool]] = []
     if district is not None:
-        conditions.append(SlaResult.district == district)
+        conditions.append(model.district == district)
     if sla_class is not None:
-        conditions.append(SlaResult.sla_class == sla_class)
+        conditions.append(model.sla_class == sla_class)
     if target is not None:
-        conditions.append(SlaResult.target == target)
-    query = select(SlaResult).where(*conditions).order_by(SlaResult.target, SlaResult.district)
-    names = [c.name for c in SlaResult.__table__.columns]
+        conditions.append(model.target == target)
+    return conditions
+
+
+def sla_records(
+    session: Session,
+    model: type[SlaResult] | type[SlaPeriodResult],
+    conditions: Sequence[ColumnElement[bool]],
+) -> list[SlaRecord]:
+    """SLA rows of ``model`` matching ``conditions``, in target, district order."""
+    query = select(model).where(*conditions).order_by(model.target, model.district)
+    names = [c.name for c in model.__table__.columns if c.name in SlaRecord.__dataclass_fields__]
     return [SlaRecord(**{n: getattr(r, n) for n in names}) for r in session.scalars(query)]
 
 

@@ -12,6 +12,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     LargeBinary,
@@ -368,9 +369,7 @@ class AlertHistoryRow(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     alert_id: Mapped[int | None] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"))
-    incident_id: Mapped[int | None] = mapped_column(
-        ForeignKey("incidents.id", ondelete="CASCADE")
-    )
+    incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"))
     key: Mapped[str] = mapped_column(String(420))
     event: Mapped[str] = mapped_column(String(32))
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
@@ -501,15 +500,9 @@ class UplinkKqi(Base):
     busy_hour_p95: Mapped[float | None] = mapped_column(Float)
 
 
-class SlaResult(Base):
-    """One SLA target evaluated for one period and district (``*`` = network-wide)."""
+class _SlaValues:
+    """The evaluation columns shared by ``sla_results`` and ``sla_period_results``."""
 
-    __tablename__ = "sla_results"
-    __table_args__ = (CheckConstraint(_one_of("status", SLA_STATUSES), name="status"),)
-
-    period_start: Mapped[int] = mapped_column(
-        ForeignKey("kpi_periods.start", ondelete="CASCADE"), primary_key=True
-    )
     target: Mapped[str] = mapped_column(String(100), primary_key=True)
     district: Mapped[str] = mapped_column(String(64), primary_key=True)
     kqi: Mapped[str] = mapped_column(String(64))
@@ -532,6 +525,54 @@ class SlaResult(Base):
     error_budget_remaining_ratio: Mapped[float | None] = mapped_column(Float)
     burn_rate: Mapped[float | None] = mapped_column(Float)
     status: Mapped[str] = mapped_column(String(16))
+
+
+class SlaResult(_SlaValues, Base):
+    """One SLA target evaluated for one period and district (``*`` = network-wide)."""
+
+    __tablename__ = "sla_results"
+    __table_args__ = (CheckConstraint(_one_of("status", SLA_STATUSES), name="status"),)
+
+    period_start: Mapped[int] = mapped_column(
+        ForeignKey("kpi_periods.start", ondelete="CASCADE"), primary_key=True, sort_order=-1
+    )
+
+
+class SlaPeriod(Base):
+    """A reporting period of targets with their own ``period``/``timezone`` (not the global one).
+
+    Keyed by kind, zone and start, so a daily and a monthly period starting at the same
+    instant, or months in two zones, never share a row; late data sets ``dirty``.
+    """
+
+    __tablename__ = "sla_periods"
+
+    kind: Mapped[str] = mapped_column(String(8), primary_key=True)
+    timezone: Mapped[str] = mapped_column(String(64), primary_key=True)
+    start: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    end: Mapped[int] = mapped_column(BigInteger)
+    evaluated_until: Mapped[int] = mapped_column(BigInteger)
+    computed_at: Mapped[int] = mapped_column(BigInteger)
+    dirty: Mapped[bool] = mapped_column(default=False)
+
+
+class SlaPeriodResult(_SlaValues, Base):
+    """One target evaluated for one of its own periods (``sla_periods``) and district."""
+
+    __tablename__ = "sla_period_results"
+    __table_args__ = (
+        CheckConstraint(_one_of("status", SLA_STATUSES), name="status"),
+        ForeignKeyConstraint(
+            ["period_kind", "timezone", "period_start"],
+            ["sla_periods.kind", "sla_periods.timezone", "sla_periods.start"],
+            name="fk_sla_period_results_sla_periods",
+            ondelete="CASCADE",
+        ),
+    )
+
+    period_kind: Mapped[str] = mapped_column(String(8), primary_key=True, sort_order=-3)
+    timezone: Mapped[str] = mapped_column(String(64), primary_key=True, sort_order=-2)
+    period_start: Mapped[int] = mapped_column(BigInteger, primary_key=True, sort_order=-1)
 
 
 class LineKpi(Base):
