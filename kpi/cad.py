@@ -192,7 +192,7 @@ class _SemiTable:
 
     def cross(self, facts: tuple[int, ...], limit: int) -> dict[int, list[int]]:
         """Semi-context id -> its facts shared with ``facts`` (in their order), for the ids
-        below ``limit`` that share any; iterated in ascending id order."""
+        below ``limit`` that share any."""
         crossed: dict[int, list[int]] = {}
         for fact in facts:
             for sid in self.postings.get(fact, ()):
@@ -203,7 +203,7 @@ class _SemiTable:
                     crossed[sid] = [fact]
                 else:
                     shared.append(fact)
-        return {sid: crossed[sid] for sid in sorted(crossed)}
+        return crossed
 
 
 class _CadCore:
@@ -291,7 +291,9 @@ class _CadCore:
         lefts, rights = self._lefts, self._rights
         right_crossed = rights.cross(self._current, len(rights.sizes))
         ctx_right, activations, zero_level = self._ctx_right, self._activations, self._zero_level
-        for lid, left_crossed in lefts.cross(self._left_group, self._crossed_limit).items():
+        left_cross = lefts.cross(self._left_group, self._crossed_limit)
+        for lid in sorted(left_cross):  # creation order, as the reference
+            left_crossed = left_cross[lid]
             count = len(left_crossed)
             full = lefts.sizes[lid] == count
             short = count <= c.max_left_semi_context_len
