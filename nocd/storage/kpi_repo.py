@@ -596,8 +596,9 @@ def query_sla(
 ) -> list[SlaRecord]:
     """Stored SLA rows of one global period.
 
-    ``None``: of the newest global period, followed by the rows of the newest stored
-    period of each (kind, time zone) that targets with their own period use.
+    ``None``: of the newest global period, followed by the rows of the newest period of
+    each (kind, time zone) that targets with their own period use — of those computed by
+    the newest KQI run, so a calendar no longer configured drops out.
     """
     newest = period_start is None
     if period_start is None:
@@ -614,9 +615,11 @@ def query_sla(
             ],
         )
     )
-    if newest:
+    if newest and period_start is not None:
+        run = select(func.max(KpiPeriod.computed_at)).scalar_subquery()
         latest = (
             select(SlaPeriod.kind, SlaPeriod.timezone, func.max(SlaPeriod.start).label("start"))
+            .where(SlaPeriod.computed_at >= run)
             .group_by(SlaPeriod.kind, SlaPeriod.timezone)
             .subquery()
         )

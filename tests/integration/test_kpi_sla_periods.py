@@ -173,6 +173,22 @@ async def test_targets_with_own_periods_are_stored_dirtied_and_served_apart(
         assert latest[("ent-week", "xihu")].period_start == SH_WEEK + 7 * 86_400
         assert latest[("enterprise-availability", "xihu")].period_start == SH_NOV
 
+        # what alerting reads: the newest run's periods; a calendar no longer configured
+        # drops out (its stored periods stay for the record)
+        with sessions() as session:
+            newest = {
+                (r.target, r.period_start) for r in kpi_repo.query_sla(session, period_start=None)
+            }
+        assert {("ent-utc", UTC_NOV), ("ent-day", SH_NOV + 86_400)} <= newest
+        assert ("enterprise-availability", SH_NOV) in newest
+        plain = Settings.model_validate({"storage": {"url": fresh_db_url}})
+        KpiService(settings=plain, sessions=sessions).compute_sync(NOW2 + 900)
+        with sessions() as session:
+            targets = {r.target for r in kpi_repo.query_sla(session, period_start=None)}
+            assert "enterprise-availability" in targets
+            assert not targets & {"ent-utc", "ent-week", "ent-day"}
+            assert sla_period_repo.period_of(session, MONTH_UTC, UTC_NOV) is not None
+
         # API: the same rows, with their period kind and time zone
         with sessions() as session:
             token = create_token(session, "sla-periods", TokenRole.VIEWER)
