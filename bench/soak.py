@@ -217,6 +217,7 @@ class Soak:
             timeout_s=args.timeout_s,
             warmup_s=args.warmup_s,
             chaos_down_s=args.chaos_down_s,
+            tries=args.retries + 1,
         )
         lab_dir = self.work / "lab"
         plan = Lab.generate(

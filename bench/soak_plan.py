@@ -27,10 +27,16 @@ class Timing:
     warmup_s: float
     chaos_down_s: float  # how long a killed process stays dead
 
+    tries: int = 2  # SNMP tries per request (retries + 1)
+
     @property
     def hold_s(self) -> float:
-        """How long a fault is held: two failed polls to be judged down, plus margin."""
-        return 2.5 * max(self.interfaces_s, self.dsl_s) + 10.0
+        """How long a fault is held: two failed polls to be judged down, plus margin.
+
+        A failed request costs timeout × tries before the poll fails, twice.
+        """
+        fail_s = 2.0 * self.timeout_s * getattr(self, "tries", 2)  # older pickles lack it
+        return 2.5 * max(self.interfaces_s, self.dsl_s) + fail_s + 10.0
 
     @property
     def silent_after_s(self) -> float:
