@@ -27,8 +27,10 @@ and contexts are visited in Python 2 dictionary order: both are what the referen
 arbitrary but deterministic.
 
 Memory grows with the number of stored contexts, fast in the first days and slowly after
-(about 3200-3600 contexts, 2.2-2.5 MB of Python objects, after ten weeks of 5-minute
-backbone traffic), and without bound on novel input (white noise adds contexts every sample).
+(about 3200 contexts, 0.5 MB, after ten weeks of 5-minute backbone traffic), and without
+bound on novel input (white noise adds contexts every sample). To keep it small, contexts are
+columns of machine ints indexed by context id and semi-contexts are interned once per side
+(see :class:`_SemiTable`), instead of Python objects per context (≈ 0.7 KB each).
 ``max_contexts`` bounds it: above the cap a fresh detector is trained alongside on the same
 samples and takes over after ``handover`` samples; see :class:`CadDetector`.
 """
@@ -37,8 +39,9 @@ from __future__ import annotations
 
 import math
 from array import array
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass, field
+from itertools import chain
 
 import numpy as np
 import numpy.typing as npt
@@ -162,10 +165,11 @@ class _SemiTable:
     semi-context ids, see :class:`_Py2KeyOrder`).
     """
 
-    __slots__ = ("contexts", "hashes", "ids", "postings", "sizes")
+    __slots__ = ("contexts", "hashes", "ids", "keys", "postings", "sizes")
 
     def __init__(self) -> None:
         self.ids: dict[bytes, int] = {}
+        self.keys: list[bytes] = []  # by id
         self.sizes = array("I")
         self.hashes = array("q")
         self.postings: dict[int, array[int]] = {}
@@ -178,6 +182,7 @@ class _SemiTable:
         if sid is None:
             sid = len(self.sizes)
             self.ids[key] = sid
+            self.keys.append(key)
             self.sizes.append(len(facts))
             self.hashes.append(_py2_tuple_hash(facts))
             if left:
@@ -190,20 +195,15 @@ class _SemiTable:
                     posting.append(sid)
         return sid
 
-    def cross(self, facts: tuple[int, ...], limit: int) -> dict[int, list[int]]:
-        """Semi-context id -> its facts shared with ``facts`` (in their order), for the ids
-        below ``limit`` that share any."""
-        crossed: dict[int, list[int]] = {}
-        for fact in facts:
-            for sid in self.postings.get(fact, ()):
-                if sid >= limit:
-                    break  # postings ascend
-                shared = crossed.get(sid)
-                if shared is None:
-                    crossed[sid] = [fact]
-                else:
-                    shared.append(fact)
-        return crossed
+    def cross(self, facts: tuple[int, ...]) -> Counter[int]:
+        """Semi-context id -> how many of ``facts`` it holds, for those holding any."""
+        postings = self.postings
+        return Counter(chain.from_iterable(postings.get(fact, ()) for fact in facts))
+
+    def shared(self, sid: int, facts: tuple[int, ...]) -> tuple[int, ...]:
+        """The facts of ``facts`` that semi-context ``sid`` holds, in the order of ``facts``."""
+        own = set(array("I", self.keys[sid]))
+        return tuple(fact for fact in facts if fact in own)
 
 
 class _CadCore:
@@ -289,12 +289,18 @@ class _CadCore:
         selected = 0
         candidates: list[_Pair] = []
         lefts, rights = self._lefts, self._rights
-        right_crossed = rights.cross(self._current, len(rights.sizes))
+        left_group, current = self._left_group, self._current
+        right_counts = rights.cross(current)
         ctx_right, activations, zero_level = self._ctx_right, self._activations, self._zero_level
-        left_cross = lefts.cross(self._left_group, self._crossed_limit)
-        for lid in sorted(left_cross):  # creation order, as the reference
-            left_crossed = left_cross[lid]
-            count = len(left_crossed)
+
+        def candidate(lid: int, rid: int) -> _Pair:
+            return lefts.shared(lid, left_group), rights.shared(rid, current)
+
+        left_counts = lefts.cross(left_group)
+        for lid in sorted(left_counts):  # creation order, as the reference
+            if lid >= self._crossed_limit:
+                continue  # created after the previous sample's crossing
+            count = left_counts[lid]
             full = lefts.sizes[lid] == count
             short = count <= c.max_left_semi_context_len
             left_hash = lefts.hashes[lid]
@@ -302,17 +308,17 @@ class _CadCore:
                 if cid == skip:
                     continue
                 rid = ctx_right[cid]
-                shared = right_crossed.get(rid)
+                shared = right_counts.get(rid, 0)
                 if full:
                     selected += 1
-                    if shared is not None:
-                        if rights.sizes[rid] == len(shared):
+                    if shared > 0:
+                        if rights.sizes[rid] == shared:
                             activations[cid] += 1
                             active.append((activations[cid], left_hash, rights.hashes[rid], cid))
                         elif zero_level[cid] and new_context and short:
-                            candidates.append((tuple(left_crossed), tuple(shared)))
-                elif zero_level[cid] and new_context and shared is not None and short:
-                    candidates.append((tuple(left_crossed), tuple(shared)))
+                            candidates.append(candidate(lid, rid))
+                elif zero_level[cid] and new_context and shared > 0 and short:
+                    candidates.append(candidate(lid, rid))
         self._new_id = None
         return active, selected, candidates
 
