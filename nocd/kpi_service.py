@@ -701,6 +701,15 @@ def compute_period(
     )
 
 
+def _unfinished(stored: kpi_repo.PeriodRecord | sla_period_repo.SlaPeriodRecord | None) -> bool:
+    """A stored period whose last run was before its end (e.g. last month's final minutes).
+
+    The first run after a period boundary finishes the period just closed; without it the
+    time between its last run and its end would never be evaluated.
+    """
+    return stored is not None and stored.evaluated_until < stored.end
+
+
 def _line_kpi_frame(frame: pd.DataFrame) -> pd.DataFrame:
     columns = {
         "line": "line_id",
@@ -788,8 +797,13 @@ class KpiService:
         current = self.reporting_period.containing(now)
         with self._sessions() as session:
             result = self._compute_and_store(session, current, now)
+            done = {current.start}
+            previous = self.reporting_period.preceding(current)
+            if _unfinished(kpi_repo.period_of(session, previous.start)):
+                self._compute_and_store(session, previous, now)
+                done.add(previous.start)
             for stale in kpi_repo.dirty_periods(session):
-                if stale.start != current.start:
+                if stale.start not in done:
                     period = TimeWindow(start=stale.start, end=stale.end)
                     self._compute_and_store(session, period, now)
             own_slas = [
@@ -815,10 +829,14 @@ class KpiService:
         own period), but only the SLA rows are kept. Returns the current period's rows.
         """
         current = reporting.containing(now)
-        periods = [current] + [
+        previous = reporting.preceding(current)
+        periods = [current]
+        if _unfinished(sla_period_repo.period_of(session, reporting, previous.start)):
+            periods.append(previous)
+        periods += [
             TimeWindow(start=p.start, end=p.end)
             for p in sla_period_repo.dirty_periods(session, reporting)
-            if p.start != current.start
+            if p.start not in {w.start for w in periods}
         ]
         for period in periods:
             result = compute_period(

@@ -227,3 +227,52 @@ async def test_targets_with_own_periods_are_stored_dirtied_and_served_apart(
             assert (month_row["period_kind"], month_row["timezone"]) == ("month", "Asia/Shanghai")
     finally:
         engine.dispose()
+
+
+def test_a_period_that_closes_between_runs_is_finished_by_the_next_run(
+    fresh_db_url: str,
+) -> None:
+    """No late data at all: the first run after a boundary finishes the period just closed.
+
+    Runs at NOW1 (UTC 31 Oct 20:00 = 1 Nov 04:00 +08, before the outage) and NOW2 (2 Nov).
+    Without the finishing step, UTC October and Shanghai's 1 November would stay evaluated
+    only to NOW1 and never see the outage (UTC Oct: 23:00-24:00 = 3 600 s; the Shanghai
+    day: 07:00-09:00 = 7 200 s).
+    """
+    engine = db.make_engine(fresh_db_url)
+    sessions = db.session_factory(engine)
+    service = KpiService(settings=settings_with_own_periods(fresh_db_url), sessions=sessions)
+    try:
+        with sessions() as session:
+            stock(session)
+            poll_repo.record_state(session, device="dslam-1", state="up", at=utc(2026, 9, 30))
+            poll_repo.record_state(session, device="dslam-1", state="down", at=DOWN)
+            poll_repo.record_state(session, device="dslam-1", state="up", at=UP)
+            session.commit()
+        service.rollup_sync(NOW1)
+        service.compute_sync(NOW1)
+        with sessions() as session:
+            october = sla_period_repo.period_of(session, MONTH_UTC, UTC_OCT)
+            assert october is not None and october.evaluated_until == NOW1
+        service.compute_sync(NOW2)
+        with sessions() as session:
+            rows = {
+                name: sla_period_repo.query_sla(
+                    session, reporting, period_start=start, district="xihu", target=name
+                )
+                for name, reporting, start in (
+                    ("ent-utc", MONTH_UTC, UTC_OCT),
+                    ("ent-day", DAY_SH, SH_NOV),
+                )
+            }
+            finished = [
+                sla_period_repo.period_of(session, MONTH_UTC, UTC_OCT),
+                sla_period_repo.period_of(session, DAY_SH, SH_NOV),
+            ]
+        assert [(p.evaluated_until == p.end) for p in finished if p] == [True, True]
+        assert {k: (r.scheduled_s, r.down_s) for k, (r,) in rows.items()} == {
+            "ent-utc": (2_678_400, 3_600),
+            "ent-day": (86_400, 7_200),
+        }
+    finally:
+        engine.dispose()
