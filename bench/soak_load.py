@@ -89,7 +89,8 @@ async def run(args: argparse.Namespace) -> int:
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     rng = random.Random(args.seed)
     limits = httpx.Limits(max_connections=64, max_keepalive_connections=16)
-    with Path(args.out).open("w", encoding="utf-8") as sink:
+    # Line-buffered: a generator killed at the end (stuck answers) keeps every record so far.
+    with Path(args.out).open("w", encoding="utf-8", buffering=1) as sink:
         async with httpx.AsyncClient(
             base_url=args.base,
             headers={"Authorization": f"Bearer {token}"},
