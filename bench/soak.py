@@ -503,8 +503,8 @@ class Soak:
             self.note("outbox drained", seconds=end["drain_s"])
             drained_at = int(time.time())
 
-            def kpi_marks() -> tuple[int, int, bool]:
-                """(last rollup run, last computation, a 5-minute bucket with data closed)."""
+            def kpi_marks() -> tuple[int, int, bool, bool]:
+                """(last rollup run, last computation, a 5-min bucket closed, a period dirty)."""
                 with db.session_factory(engine_c)() as s:
                     rolled = s.scalar(select(func.min(RollupState.updated_at))) or 0
                     computed = s.scalar(select(func.max(KpiPeriod.computed_at))) or 0
@@ -513,21 +513,25 @@ class Soak:
                     )
                     first = s.scalar(select(func.min(Sample.ts)))
                     closed = watermark is not None and first is not None and watermark > first
-                    return int(rolled), int(computed), closed
+                    # A rollup that took in late data marks the period dirty; the stored
+                    # figures are final only once a computation has cleaned it again.
+                    dirty = s.scalar(select(func.count()).where(KpiPeriod.dirty.is_(True)))
+                    return int(rolled), int(computed), closed, bool(dirty)
 
             for attempt in range(3):
                 t1 = time.monotonic()
                 while True:
-                    rolled, computed, closed = await asyncio.to_thread(kpi_marks)
+                    rolled, computed, closed, dirty = await asyncio.to_thread(kpi_marks)
                     # A closed bucket gives the rollup check rows to compare. A bucket closes
                     # 5 min after its end: a quick run does not wait for that.
-                    if rolled > drained_at and computed > rolled and (closed or self.args.quick):
+                    settled = rolled > drained_at and computed > rolled and not dirty
+                    if settled and (closed or self.args.quick):
                         break
                     if time.monotonic() - t1 > 900:
                         raise RuntimeError("central computed no KPIs after the drain within 900 s")
                     await asyncio.sleep(0.5)  # re-check interval
                 end["central_exit"] = central.terminate()
-                rolled_after, _, _ = await asyncio.to_thread(kpi_marks)
+                rolled_after, _, _, _ = await asyncio.to_thread(kpi_marks)
                 if rolled_after < computed:
                     break
                 # A rollup ran between the computation and the stop: compute once more.
