@@ -203,7 +203,7 @@ class _SemiTable:
     def shared(self, sid: int, facts: tuple[int, ...]) -> tuple[int, ...]:
         """The facts of ``facts`` that semi-context ``sid`` holds, in the order of ``facts``."""
         own = set(array("I", self.keys[sid]))
-        return tuple(fact for fact in facts if fact in own)
+        return tuple([fact for fact in facts if fact in own])  # exact size: no resize
 
 
 class _CadCore:
