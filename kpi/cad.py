@@ -27,7 +27,7 @@ and contexts are visited in Python 2 dictionary order: both are what the referen
 arbitrary but deterministic.
 
 Memory grows with the number of stored contexts, fast in the first days and slowly after
-(about 3200 contexts, 0.5 MB, after ten weeks of 5-minute backbone traffic), and without
+(about 3200 contexts, 0.7 MB, after ten weeks of 5-minute backbone traffic), and without
 bound on novel input (white noise adds contexts every sample). To keep it small, contexts are
 columns of machine ints indexed by context id and semi-contexts are interned once per side
 (see :class:`_SemiTable`), instead of Python objects per context (≈ 0.7 KB each).
