@@ -2,7 +2,10 @@
 
 Pure: :func:`reconcile_alerts` and :func:`reconcile_incidents` compare what was open with what
 the current cycle says, and return the records to store, the history entries to append and
-the alerts to notify. A record that disappears from the cycle is resolved at ``now``.
+the alerts to notify. A record that disappears from the cycle is resolved at ``now``, except
+an incident whose root alert is still open and only suppressed because its collector is
+silent: nobody can see that fault now, so its incident stands as it was (stale, not resolved)
+and goes on as the same incident when the collector's data is back.
 
 Notification policy (:func:`should_notify`): a firing alert is notified when it is not
 suppressed and no active maintenance window covers it; a resolution is notified exactly when
@@ -18,7 +21,15 @@ from datetime import datetime
 from enum import StrEnum
 
 from alerting.correlation import Topology
-from alerting.model import Alert, AlertStatus, Incident, MaintenanceWindow, Severity, Value
+from alerting.model import (
+    Alert,
+    AlertStatus,
+    Incident,
+    MaintenanceWindow,
+    Severity,
+    Suppression,
+    Value,
+)
 
 __all__ = [
     "AlertReconciliation",
@@ -219,11 +230,24 @@ def _impact_text(incident: Incident) -> str:
 
 
 def reconcile_incidents(
-    previous: Mapping[str, Incident], current: Iterable[Incident], now: datetime
+    previous: Mapping[str, Incident],
+    current: Iterable[Incident],
+    now: datetime,
+    *,
+    alerts: Mapping[str, Alert] | None = None,
 ) -> IncidentReconciliation:
-    """Apply one cycle's incidents to the open ones; a missing incident is resolved."""
+    """Apply one cycle's incidents to the open ones; a missing incident is resolved.
+
+    ``alerts`` are the open alerts after this cycle (``AlertReconciliation.open``): a missing
+    incident whose root alert is among them, suppressed as ``collector_silent``, is kept
+    unchanged instead (its collector is silent: the fault's state is unknown, not over).
+    """
     history: list[HistoryEntry] = []
     opened: dict[str, Incident] = {}
+    for key, incident in previous.items():
+        root = alerts.get(incident.root_alert_key) if alerts is not None else None
+        if root is not None and root.suppression is Suppression.COLLECTOR_SILENT:
+            opened[key] = incident  # held as it was; replaced below if the cycle has it
     for incident in sorted(current, key=lambda i: i.key):
         if incident.status is AlertStatus.RESOLVED:
             continue

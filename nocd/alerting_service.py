@@ -463,7 +463,9 @@ class AlertingService:
                 maintenance=windows,
                 topology=inventory.topology,
             )
-            incidents = reconcile_incidents(self._incidents, result.incidents, now)
+            incidents = reconcile_incidents(
+                self._incidents, result.incidents, now, alerts=alerts.open
+            )
             alert_repo.save_cycle(
                 session,
                 alerts=alerts,
