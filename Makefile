@@ -2,16 +2,17 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 UV ?= $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
-PYTEST_ARGS ?= -n 2 --dist loadfile  # two workers: most integration tests wait on daemons and agents
+PYTEST_ARGS ?= -n 2 --dist loadfile -m "not soak"  # two workers: most tests wait on daemons and agents
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: help venv demo test lint bench clean
+.PHONY: help venv demo test soak-quick lint bench clean
 
 help:
 	@echo "make demo   - set up .venv, start the simulated network and nocd (SQLite), print URLs"
 	@echo "make test   - set up .venv and run the whole test suite (CI=true installs services)"
 	@echo "make lint   - ruff + mypy --strict + pip-audit of the locked dependencies"
 	@echo "make bench  - run the benchmarks in bench/ (not part of the test suite)"
+	@echo "make soak-quick - the quick soak + chaos run (bench/soak.py --quick, ~10 min)"
 
 $(UV):
 	python3 -m pip install --quiet --user uv || python3 -m pip install --quiet uv
@@ -31,6 +32,10 @@ test: venv
 	TEST_POSTGRES_URL="$$pg_url" $(UV) run --frozen pytest $(PYTEST_ARGS) || status=$$?; \
 	tests/services/postgres.sh stop || true; \
 	exit $$status
+
+soak-quick: venv  ## the quick soak + chaos run (issue 10); not yet part of make test
+	@set -e; pg_url=$$(tests/services/postgres.sh start 2>/dev/null) || pg_url=""; \
+	TEST_POSTGRES_URL="$$pg_url" $(UV) run --frozen pytest -m soak -s
 
 # pip-audit checks the locked dependencies (uv.lock, every group) against PyPI's vulnerability
 # data. Known vulnerabilities fail lint; a package the service cannot answer for is reported by

@@ -41,7 +41,12 @@ def check_config(
             err.print(str(problem), markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(EXIT_BAD_INPUT) from None
     backend = settings.storage.url.split(":")[0]
-    out.print(f"{file}: ok (role={settings.daemon.role}, storage={backend})")
+    out.print(
+        f"{file}: ok (role={settings.daemon.role}, storage={backend})",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 @app.command("version")

@@ -24,7 +24,13 @@ import pytest
 from tests.conftest import IN_CI, REPO, require_service
 from tests.fixtures.lab import snmpsim_available
 
-pytestmark = [pytest.mark.integration, pytest.mark.snmp, pytest.mark.postgres, pytest.mark.slow]
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.snmp,
+    pytest.mark.postgres,
+    pytest.mark.slow,
+    pytest.mark.soak,
+]
 
 DEADLINE_S = 1200.0  # ~4-5 min on an idle 2-core machine, ~8 min with load average 8
 
