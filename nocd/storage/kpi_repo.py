@@ -412,8 +412,10 @@ def ticket_frame(session: Session, since: int) -> pd.DataFrame:
 def period_of(session: Session, start: int) -> PeriodRecord | None:
     """The stored period starting at ``start``."""
     row = session.get(KpiPeriod, start)
-    if row is None:
-        return None
+    return None if row is None else _period_record(row)
+
+
+def _period_record(row: KpiPeriod) -> PeriodRecord:
     return PeriodRecord(
         start=row.start,
         end=row.end,
@@ -510,16 +512,7 @@ def periods_between(session: Session, *, since: int, until: int) -> list[PeriodR
         .where(KpiPeriod.start < until, KpiPeriod.end > since)
         .order_by(KpiPeriod.start)
     )
-    return [
-        PeriodRecord(
-            start=r.start,
-            end=r.end,
-            evaluated_until=r.evaluated_until,
-            computed_at=r.computed_at,
-            dirty=r.dirty,
-        )
-        for r in rows
-    ]
+    return [_period_record(r) for r in rows]
 
 
 def dirty_periods(session: Session) -> list[PeriodRecord]:
@@ -527,16 +520,7 @@ def dirty_periods(session: Session) -> list[PeriodRecord]:
     rows = session.scalars(
         select(KpiPeriod).where(KpiPeriod.dirty.is_(True)).order_by(KpiPeriod.start)
     )
-    return [
-        PeriodRecord(
-            start=r.start,
-            end=r.end,
-            evaluated_until=r.evaluated_until,
-            computed_at=r.computed_at,
-            dirty=r.dirty,
-        )
-        for r in rows
-    ]
+    return [_period_record(r) for r in rows]
 
 
 def save_line_kpis(session: Session, frame: pd.DataFrame, *, computed_at: int) -> int:

@@ -8,28 +8,16 @@ the shape and the invariants of the output.
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-
 import pytest
 
-from tests.conftest import REPO, require_shared_data
+from tests.conftest import require_shared_data
+from tests.fixtures.bench import run_bench
 
 pytestmark = pytest.mark.integration
 
 
 def _run(script: str, *args: str) -> dict[str, object]:
-    proc = subprocess.run(
-        [sys.executable, str(REPO / "bench" / script), *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=REPO,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr
-    return json.loads(proc.stdout)  # type: ignore[no-any-return]
+    return run_bench(script, *args, timeout_s=300)
 
 
 def test_refit_bench_quick_times_every_link():

@@ -6,24 +6,12 @@ are skipped when ../shared/data is absent.
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-
-from tests.conftest import REPO, require_shared_data
+from tests.conftest import require_shared_data
+from tests.fixtures.bench import run_bench
 
 
 def _run(script: str, *args: str) -> dict[str, object]:
-    proc = subprocess.run(
-        [sys.executable, str(REPO / "bench" / script), *args],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        cwd=REPO,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr
-    return json.loads(proc.stdout)  # type: ignore[no-any-return]
+    return run_bench(script, *args, timeout_s=180)
 
 
 def test_eval_forecast_quick_json_has_the_issue_shape():
