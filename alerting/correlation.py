@@ -519,6 +519,12 @@ def correlate(
             for a in lines:
                 firing[a.key] = _suppress(a, wide[dslam].key, Suppression.WIDE_AREA_EVENT)
             continue
+        for a in lines:
+            if (by := _aftermath_of(a, prev, flaps)) is not None:
+                firing[a.key] = _suppress(a, by, Suppression.WIDE_AREA_EVENT)
+        lines = [a for a in lines if not firing[a.key].suppressed]
+        if not lines:
+            continue
         starts = [a.started_at for a in lines]
         if dslam not in prev.groups and _max_in_window(starts, config.group_window) < (
             config.group_min_lines
@@ -554,6 +560,31 @@ def correlate(
         statuses=statuses, flaps=flaps, groups=frozenset(groups), synthetic=synthetic
     )
     return Correlation(alerts=result, incidents=incidents, state=state)
+
+
+def _aftermath_of(
+    alert: Alert, prev: CorrelationState, flaps: Mapping[EntityRef, FlapState]
+) -> str | None:
+    """The ended wide-area alert a line's flapping still belongs to, if any.
+
+    Flapping leaves with hysteresis (few changes in the window), so a line that flapped in a
+    retrain storm stays "flapping" for up to a window after the storm. That episode was the
+    storm's: it stays explained by it (no incident of its own) until the line changes state
+    or retrains again on its own.
+    """
+    if alert.rule != FLAPPING_RULE:
+        return None
+    before = prev.synthetic.get(alert.key)
+    if (
+        before is None
+        or before.suppression is not Suppression.WIDE_AREA_EVENT
+        or before.started_at != alert.started_at
+    ):
+        return None
+    now, then = flaps.get(alert.entity), prev.flaps.get(alert.entity)
+    if now is None or then is None or now.changes[-1:] != then.changes[-1:]:
+        return None  # a change since the last cycle: it flaps on its own now
+    return before.suppressed_by
 
 
 def _root_of(alert: Alert, firing: Mapping[str, Alert]) -> Alert | None:

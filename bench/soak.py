@@ -125,7 +125,7 @@ impact = "entity"
 [kpi]
 # Different periods, so that a computation strictly after a rollup run comes round soon.
 rollup_interval_s = {max(10, min(60, timing.interfaces_s))}
-kqi_interval_s = {max(10, min(60, timing.interfaces_s)) + 7}
+kqi_interval_s = {max(10, min(60, timing.interfaces_s)) + 3}
 
 [tickets]
 incident_interval_s = 5.0
@@ -218,6 +218,7 @@ class Soak:
             warmup_s=args.warmup_s,
             chaos_down_s=args.chaos_down_s,
             tries=args.retries + 1,
+            silent_intervals=args.silent_intervals,
         )
         lab_dir = self.work / "lab"
         plan = Lab.generate(
@@ -301,14 +302,16 @@ class Soak:
         if args.quick and faults:
             after = max(f.end for f in faults) + timing.detect_s + 20.0
         chaos = [] if args.no_chaos else plan_chaos(timing, self.rng, after=after)
-        central.spawn()
-        district.spawn()
-        await asyncio.gather(central.wait_healthy(), district.wait_healthy())
-        self.started = time.time()
-        self.note("nodes healthy; soak clock starts")
-        load_proc = self.start_load(central, timing)
-        sampler = asyncio.create_task(self.sample(central, district, pg, shards, load_proc))
+        load_proc: subprocess.Popen[bytes] | None = None
+        sampler: asyncio.Task[None] | None = None
         try:
+            central.spawn()
+            district.spawn()
+            await asyncio.gather(central.wait_healthy(), district.wait_healthy())
+            self.started = time.time()
+            self.note("nodes healthy; soak clock starts")
+            load_proc = self.start_load(central, timing)
+            sampler = asyncio.create_task(self.sample(central, district, pg, shards, load_proc))
             await asyncio.gather(
                 self.drive_faults(shards[0], faults),
                 self.drive_chaos(chaos, central, district, pg, link),
@@ -324,10 +327,11 @@ class Soak:
                 load_proc.kill()
             end = await self.settle(central, district, pg, district_url, central_url)
         finally:
-            sampler.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sampler
-            if load_proc.poll() is None:
+            if sampler is not None:
+                sampler.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await sampler
+            if load_proc is not None and load_proc.poll() is None:
                 load_proc.kill()
             for node in (district, central):
                 node.terminate(timeout_s=30)
@@ -635,7 +639,7 @@ def reanalyse(work: Path) -> dict[str, Any]:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="3 minutes, 24 devices, 15 s polls")
+    parser.add_argument("--quick", action="store_true", help="3 minutes, 24 devices, 10 s polls")
     parser.add_argument(
         "--duration-s", type=float, help="soak length after start-up (default 1800)"
     )
@@ -646,6 +650,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--retries", type=int, help="SNMP retries per request")
     parser.add_argument("--warmup-s", type=float, help="before the first fault")
     parser.add_argument("--chaos-down-s", type=float, help="how long a killed process stays dead")
+    parser.add_argument(
+        "--silent-intervals",
+        type=float,
+        help="central's silence timeout in interface intervals (quick 3, full 2)",
+    )
     parser.add_argument("--shards", type=int, help="snmpsim responder processes")
     parser.add_argument("--max-concurrent", type=int, default=64, help="device polls at once")
     parser.add_argument("--load-rate", type=float, help="API requests/s (50; quick 20)")
@@ -663,14 +672,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     quick = args.quick
     defaults = {
         "duration_s": 180.0 if quick else 1800.0,
-        "interfaces_s": 15 if quick else 300,
-        "dsl_s": 15 if quick else 300,
+        "interfaces_s": 10 if quick else 300,
+        "dsl_s": 10 if quick else 300,
         # A busy machine can stall the lab's responders for seconds: only a device silent
         # for timeout × (retries + 1) fails a request.
-        "timeout_s": 3.0 if quick else 4.0,
+        "timeout_s": 2.0 if quick else 4.0,
         "retries": 2 if quick else 1,
-        "warmup_s": 40.0 if quick else 420.0,
+        "warmup_s": 30.0 if quick else 420.0,
         "chaos_down_s": 5.0 if quick else 30.0,
+        # Full: 2 × 300 s, so the cut (silence + one interval = 15 min) and the kills end by
+        # 65 % of a 50-minute run, leaving a steady state long enough to judge RSS.
+        "silent_intervals": 3.0 if quick else 2.0,
         "shards": 1 if quick else 2,
         "load_rate": 20.0 if quick else LOAD_RATE,
     }

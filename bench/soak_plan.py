@@ -15,6 +15,8 @@ from typing import Any
 
 from collectors.lab import Fault, LabDevice, LabLine
 
+RESTART_S = 60.0  # planning allowance for a killed process to be healthy again
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Timing:
@@ -28,6 +30,7 @@ class Timing:
     chaos_down_s: float  # how long a killed process stays dead
 
     tries: int = 2  # SNMP tries per request (retries + 1)
+    silent_intervals: float = 3.0  # central's silence timeout in interface cycles
 
     @property
     def hold_s(self) -> float:
@@ -40,8 +43,8 @@ class Timing:
 
     @property
     def silent_after_s(self) -> float:
-        """Central's silence timeout: three interface cycles."""
-        return 3.0 * self.interfaces_s
+        """Central's silence timeout: ``silent_intervals`` interface cycles."""
+        return getattr(self, "silent_intervals", 3.0) * self.interfaces_s  # older pickles lack it
 
     @property
     def cut_s(self) -> float:
@@ -197,16 +200,23 @@ def plan_chaos(
 
     The window is from the warm-up (or ``after``) to 65 % of the run, so the last third
     shows the steady state (and a flat RSS) after the last restart. Events never overlap:
-    each waits for the previous one's recovery (the runner enforces that too).
+    each is planned after the previous one's expected recovery (its down time and
+    ``RESTART_S``), and the runner waits for the actual recovery too. When they do not all
+    fit, they are all due at the start and the runner plays them back to back.
     """
     kinds = ["kill_district", "kill_central", "kill_database", "cut_link"]
     rng.shuffle(kinds)
+    downs = [timing.cut_s if k == "cut_link" else timing.chaos_down_s + RESTART_S for k in kinds]
     start = timing.warmup_s if after is None else after
     window_end = max(start + 1.0, 0.65 * timing.duration_s)
-    slot = (window_end - start) / len(kinds)
+    spare = window_end - start - sum(downs)
+    fits = spare >= 0
+    gaps = sorted(rng.uniform(0.0, max(spare, 0.0)) for _ in kinds)  # seeded idle time before each
     events = []
-    for i, kind in enumerate(kinds):
-        at = start + i * slot + rng.uniform(0.0, slot * 0.5)
-        down = timing.cut_s if kind == "cut_link" else timing.chaos_down_s
-        events.append(ChaosEvent(kind=kind, at=round(at, 1), down_s=down))
+    busy = 0.0
+    for kind, down, gap in zip(kinds, downs, gaps, strict=True):
+        at = start + gap + busy if fits else start
+        busy += down
+        down_s = timing.cut_s if kind == "cut_link" else timing.chaos_down_s
+        events.append(ChaosEvent(kind=kind, at=round(at, 1), down_s=down_s))
     return events

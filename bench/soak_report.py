@@ -8,10 +8,11 @@ Definitions (also in docs/reliability.md):
   outage fault stored an interface poll inside [T0 + k·I, T0 + (k+1)·I); its duration is the
   last such poll's time minus the cycle start (1 s resolution: polls are stored in whole
   seconds). The first cycle of each district process (discovery) is reported apart.
-* **RSS leak.** Least-squares slope of RSS over the second half of the run, on the last
-  process of each role (kills restart processes); judged only when that window is at least
-  10 minutes long: no leak when the slope extrapolated over one hour is below 10 % of the
-  mean RSS in the window (and below 50 MB/h).
+* **RSS leak.** Least-squares slope of RSS in the steady state: from the later of half the
+  run and one interface interval after the last chaos event's recovery (a cut's backlog is
+  work, not a leak) to the end, on the last process of each role (kills restart processes);
+  judged only when that window is at least 10 minutes long: no leak when the slope
+  extrapolated over one hour is below 10 % of the mean RSS in the window (and below 50 MB/h).
 """
 
 from __future__ import annotations
@@ -359,8 +360,13 @@ def api_load(facts: Facts, central_url: str) -> dict[str, Any]:
 # ----------------------------------------------------------------------------- resources
 
 
-def resources(samples: list[dict[str, Any]], duration_s: float) -> dict[str, Any]:
-    """CPU and RSS per role over the soak window (the drain and settle after it excluded)."""
+def resources(
+    samples: list[dict[str, Any]], duration_s: float, steady_from: float = 0.0
+) -> dict[str, Any]:
+    """CPU and RSS per role over the soak window (the drain and settle after it excluded).
+
+    The RSS slope is taken from ``max(duration_s / 2, steady_from)`` (seconds into the run).
+    """
     by_role: dict[str, list[dict[str, Any]]] = collections.defaultdict(list)
     for s in samples:
         if s["t"] <= duration_s:
@@ -379,8 +385,8 @@ def resources(samples: list[dict[str, Any]], duration_s: float) -> dict[str, Any
                     timeline.append((b["t"], 100.0 * (b["cpu_s"] - a["cpu_s"]) / (b["t"] - a["t"])))
         span = (series[-1]["t"] - series[0]["t"]) or 1.0
         last_pid = series[-1]["pid"]
-        half = duration_s / 2
-        tail = [(s["t"], s["rss_mb"]) for s in per_pid[last_pid] if s["t"] >= half]
+        steady = max(duration_s / 2, steady_from)
+        tail = [(s["t"], s["rss_mb"]) for s in per_pid[last_pid] if s["t"] >= steady]
         window = (tail[-1][0] - tail[0][0]) if len(tail) > 1 else 0.0
         slope = _slope(tail)
         mean_rss = statistics.fmean(r for _, r in tail) if tail else None
@@ -403,8 +409,9 @@ def resources(samples: list[dict[str, Any]], duration_s: float) -> dict[str, Any
             "cpu_p99_pct": _pct([p for _, p in timeline], 0.99),
             "rss_max_mb": round(max(s["rss_mb"] for s in series), 1),
             "rss_last_mb": round(series[-1]["rss_mb"], 1),
-            "rss_slope_mb_per_h_second_half": round(per_hour, 1) if per_hour is not None else None,
+            "rss_slope_mb_per_h_steady": round(per_hour, 1) if per_hour is not None else None,
             "rss_window_s": round(window, 1),
+            "rss_steady_from_s": round(steady, 1),
             "no_leak": leak_ok,
             "rss_mb_by_minute": rss_by_minute,
             "cpu_pct_by_minute": {
@@ -426,7 +433,9 @@ def analyse(facts: Facts, central_url: str) -> dict[str, Any]:
     samples = checks.get("samples", {})
     incident_figures = incidents(facts, central_url)
     load = api_load(facts, central_url)
-    usage = resources(facts.samples, timing.duration_s)
+    recovered = [e.recovered_at - facts.started for e in chaos if e.recovered_at is not None]
+    steady_from = max(recovered, default=0.0) + timing.interfaces_s
+    usage = resources(facts.samples, timing.duration_s, steady_from)
     leaks = {role: usage[role]["no_leak"] for role in ("district", "central") if role in usage}
     return {
         "ok": bool(verify.get("ok"))
@@ -519,7 +528,7 @@ def print_table(result: dict[str, Any]) -> None:
             (
                 f"{role} CPU mean / RSS max",
                 f"{figures['cpu_mean_pct']} % / {figures['rss_max_mb']} MB; slope "
-                f"{figures['rss_slope_mb_per_h_second_half']} MB/h, no leak: {figures['no_leak']}",
+                f"{figures['rss_slope_mb_per_h_steady']} MB/h, no leak: {figures['no_leak']}",
             )
         )
     for chaos in result["chaos"]:

@@ -1169,19 +1169,34 @@ class LabState:
             dev.setdefault("faults", {})[str(fault)] = entry
 
     def clear_fault(self, device: str, fault: Fault | None = None) -> None:
-        """Switch one fault (or, with None, every fault) off for ``device``."""
+        """Switch one fault (or, with None, every fault) off for ``device``.
+
+        A reboot that has happened stays happened: the device keeps its new boot time
+        (uptime and counters go on from the reboot, they do not jump back).
+        """
+        now = time.time()
         with self._locked() as state:
-            faults = state.get("devices", {}).get(device, {}).get("faults", {})
-            if fault is None:
-                faults.clear()
-            else:
-                faults.pop(str(fault), None)
+            dev = state.get("devices", {}).get(device, {})
+            faults = dev.get("faults", {})
+            for name in [str(fault)] if fault is not None else list(faults):
+                entry = faults.pop(name, None)
+                if name == Fault.REBOOT:
+                    _keep_reboot(dev, entry, now)
 
     def clear_all(self) -> None:
-        """Switch every fault off on every device."""
+        """Switch every fault off on every device (reboots that happened stay happened)."""
+        now = time.time()
         with self._locked() as state:
             for dev in state.get("devices", {}).values():
+                _keep_reboot(dev, dev.get("faults", {}).get(Fault.REBOOT), now)
                 dev["faults"] = {}
+
+
+def _keep_reboot(dev: dict[str, Any], reboot: dict[str, Any] | None, now: float) -> None:
+    """Make a cleared reboot permanent: the device booted when it came back (or now)."""
+    if reboot is None or float(reboot.get("at", now)) > now:
+        return  # none, or not yet happened
+    dev["booted_at"] = min(float(reboot["at"]) + float(reboot.get("down_s", 0)), now)
 
 
 # ---- running snmpsim -----------------------------------------------------------------------------

@@ -270,6 +270,7 @@ class AlertingService:
     _inventory: _Inventory | None = None
     _samples_after: int | None = None
     _inits: dict[tuple[str, int], float] = field(default_factory=dict)
+    _lines_down: set[tuple[str, int]] = field(default_factory=set)  # last oper status down
     _port_ts: dict[tuple[str, int], int] = field(default_factory=dict)  # last rate sample
     _stability_at: int | None = None  # computed_at of the line_kpis already observed
     _wide_area_watermark: int | None = None  # 5-minute rollup watermark _wide_area was judged at
@@ -733,7 +734,13 @@ class AlertingService:
                     labels["role"] = "uplink"
                 entity = port_ref(device, ifindex)
             else:
-                if "snr_margin_down_db" in metrics:
+                if state is EntityState.DOWN:
+                    self._lines_down.add((device, ifindex))
+                elif state is EntityState.UP:
+                    self._lines_down.discard((device, ifindex))
+                # A line out of showtime (modem off) reports a margin of 0 dB: no data, not
+                # a collapse. Its state says it is down; the SNR rule must not judge it.
+                if "snr_margin_down_db" in metrics and (device, ifindex) not in self._lines_down:
                     values[KpiKey.DSL_SNR_MARGIN_DOWN.value] = metrics["snr_margin_down_db"]
                 if "inits_total" in metrics:
                     count = metrics["inits_total"]

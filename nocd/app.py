@@ -38,6 +38,7 @@ from nocd.api import reports as reports_api
 from nocd.api import tickets as tickets_api
 from nocd.api import traffic as traffic_api
 from nocd.api import webhooks as webhooks_api
+from nocd.api.admission import AdmissionLimit, admission_limit
 from nocd.api.errors import document_error_shapes, install_error_handlers
 from nocd.collection import Collection
 from nocd.config import Role, Settings
@@ -142,6 +143,7 @@ def create_app(
             device_counts=partial(_device_counts, sessions),
         )
     )
+    app.add_middleware(AdmissionLimit, limit=admission_limit(engine))
     install_error_handlers(app)
     document_error_shapes(app)
     app.include_router(health.router)

@@ -193,6 +193,34 @@ async def test_unstable_line_fires_from_line_kpis_and_keeps_its_sample_values(
     assert snr in net.service.open_alerts
 
 
+async def test_snr_margin_of_a_line_out_of_showtime_is_not_judged(net: StoredNetwork) -> None:
+    """Line 1004's modem is off: the DSLAM reports it down with a margin of 0 dB. That is no
+    data, not an SNR collapse; line 1003, in showtime at 2 dB, is a real low margin."""
+    off, low = LINE_BASE + 4, LINE_BASE + 3
+    values = {
+        "dslam-1": [
+            (f"if:{off}", "oper_up", 0.0),
+            (f"line:{off}", "snr_margin_down_db", 0.0),
+            (f"if:{low}", "oper_up", 1.0),
+            (f"line:{low}", "snr_margin_down_db", 2.0),
+        ]
+    }
+    for t in range(0, 1021, 60):
+        net.poll(t, up=["agg-1", "dslam-1"], values=values)
+        await net.cycle(t + 5)
+    assert f"snr_margin_low:line:dslam-1/line:{low}" in net.service.open_alerts
+    assert f"snr_margin_low:line:dslam-1/line:{off}" not in net.service.open_alerts
+    # The modem comes back in showtime with a low margin: now it is judged.
+    values["dslam-1"][:2] = [
+        (f"if:{off}", "oper_up", 1.0),
+        (f"line:{off}", "snr_margin_down_db", 1.5),
+    ]
+    for t in range(1080, 2101, 60):
+        net.poll(t, up=["agg-1", "dslam-1"], values=values)
+        await net.cycle(t + 5)
+    assert f"snr_margin_low:line:dslam-1/line:{off}" in net.service.open_alerts
+
+
 async def test_sla_targets_at_risk_and_breached_fire_with_their_severities(
     net: StoredNetwork,
 ) -> None:

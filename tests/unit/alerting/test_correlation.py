@@ -398,6 +398,35 @@ def test_wide_area_event_on_a_dslam_explains_its_line_alerts() -> None:
     assert "DSLAM-wide event" in why.reason
 
 
+def test_flapping_left_over_from_a_retrain_storm_stays_with_the_storm() -> None:
+    """The storm ends; its lines stay "flapping" (hysteresis) but raise no incident of their
+    own, until one of them retrains again by itself."""
+    net = build_network(dslams=1, lines_per_dslam=6)
+    pipe = Pipeline(network=net)
+    dslam = net.dslams[0]
+    storm = "incident:dslam_retrain_storm:device:dslam-1"
+    for t in range(0, 601, 30):
+        during = 60 <= t <= 240
+        obs = [observe(dslam, at(t), UP, dslam_retrained_lines_ratio=1.0 if during else 0.0)]
+        obs += [observe(ref, at(t), UP, retrains=2.0 if during else 0.0) for ref in net.lines]
+        pipe.cycle(obs, at(t))
+        if t == 240:
+            assert list(pipe.open_incidents) == [storm]
+            assert len(pipe.open_incidents[storm].child_alert_keys) == 6
+    flapping = sorted(a.key for a in pipe.open_alerts.values() if a.rule == "flapping")
+    assert len(flapping) == 6, "the lines still count as flapping after the storm"
+    assert pipe.open_incidents == {}, "the storm's aftermath opens no incident"
+    assert all(pipe.open_alerts[k].suppression is Suppression.WIDE_AREA_EVENT for k in flapping)
+
+    # one line retrains again on its own: now its flapping is its own incident
+    for t in range(630, 751, 30):
+        obs = [observe(dslam, at(t), UP, dslam_retrained_lines_ratio=1 / 6)]  # no storm
+        obs += [observe(ref, at(t), UP, retrains=0.0) for ref in net.lines[1:]]
+        obs.append(observe(net.lines[0], at(t), UP, retrains=1.0))
+        pipe.cycle(obs, at(t))
+    assert list(pipe.open_incidents) == [f"incident:flapping:{net.lines[0]}"]
+
+
 # --- smaller properties -----------------------------------------------------------------------
 
 
