@@ -244,6 +244,8 @@ class CorrelationState:
     flaps: Mapping[EntityRef, FlapState] = field(default_factory=dict)
     groups: frozenset[EntityRef] = frozenset()  # DSLAMs whose line alerts are grouped
     synthetic: Mapping[str, Alert] = field(default_factory=dict)  # alerts made here
+    # flapping alert key -> (the wide-area alert that explained its episode, episode start)
+    explained: Mapping[str, tuple[str, datetime]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -557,7 +559,11 @@ def correlate(
         if a.rule in (*_SILENT_RULES, FLAPPING_RULE, LINE_GROUP_RULE) and a.key not in given
     }
     state = CorrelationState(
-        statuses=statuses, flaps=flaps, groups=frozenset(groups), synthetic=synthetic
+        statuses=statuses,
+        flaps=flaps,
+        groups=frozenset(groups),
+        synthetic=synthetic,
+        explained=_explained(firing, prev),
     )
     return Correlation(alerts=result, incidents=incidents, state=state)
 
@@ -574,17 +580,32 @@ def _aftermath_of(
     """
     if alert.rule != FLAPPING_RULE:
         return None
-    before = prev.synthetic.get(alert.key)
-    if (
-        before is None
-        or before.suppression is not Suppression.WIDE_AREA_EVENT
-        or before.started_at != alert.started_at
-    ):
+    by, episode = prev.explained.get(alert.key, ("", None))
+    if episode != alert.started_at:
         return None
     now, then = flaps.get(alert.entity), prev.flaps.get(alert.entity)
     if now is None or then is None or now.changes[-1:] != then.changes[-1:]:
         return None  # a change since the last cycle: it flaps on its own now
-    return before.suppressed_by
+    return by
+
+
+def _explained(
+    firing: Mapping[str, Alert], prev: CorrelationState
+) -> dict[str, tuple[str, datetime]]:
+    """Flapping episodes a wide-area alert explains, remembered while they stay suppressed.
+
+    Kept through other suppressions (a silent district hides everything for a while); an
+    episode that became its own root is forgotten.
+    """
+    out: dict[str, tuple[str, datetime]] = {}
+    for a in firing.values():
+        if a.rule != FLAPPING_RULE or not a.suppressed:
+            continue
+        if a.suppression is Suppression.WIDE_AREA_EVENT and a.suppressed_by is not None:
+            out[a.key] = (a.suppressed_by, a.started_at)
+        elif (old := prev.explained.get(a.key)) is not None and old[1] == a.started_at:
+            out[a.key] = old
+    return out
 
 
 def _root_of(alert: Alert, firing: Mapping[str, Alert]) -> Alert | None:

@@ -71,7 +71,14 @@ class PrivatePostgres:
     url: str = ""
 
     def _script(self, command: str) -> str:
-        env = {**os.environ, "PGPORT": str(self.port), "NOCD_PG_DIR": str(self.directory)}
+        env = {
+            **os.environ,
+            "PGPORT": str(self.port),
+            "NOCD_PG_DIR": str(self.directory),
+            # Durable (synchronous commit): a SIGKILLed server must keep every commit it
+            # acknowledged. The test suite's fast settings lose the last ones (a soak found it).
+            "NOCD_PG_DURABLE": "1",
+        }
         run = subprocess.run(
             ["bash", str(PG_SCRIPT), command], env=env, capture_output=True, text=True, timeout=120
         )

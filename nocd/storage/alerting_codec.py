@@ -154,6 +154,7 @@ def encode_correlation(state: CorrelationState) -> Json:
         },
         "groups": sorted(str(ref) for ref in state.groups),
         "synthetic": {key: encode_alert(a) for key, a in state.synthetic.items()},
+        "explained": {key: [by, _t(since)] for key, (by, since) in state.explained.items()},
     }
 
 
@@ -182,4 +183,9 @@ def decode_correlation(data: Mapping[str, Any] | None) -> CorrelationState:
         flaps=flaps,
         groups=frozenset(_ref(ref) for ref in data.get("groups", [])),
         synthetic={k: decode_alert(a) for k, a in data.get("synthetic", {}).items()},
+        explained={
+            key: (by, since_t)
+            for key, (by, since) in data.get("explained", {}).items()
+            if (since_t := _dt(since)) is not None
+        },
     )

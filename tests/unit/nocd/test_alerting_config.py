@@ -114,6 +114,7 @@ def test_pipeline_memory_round_trips_through_json() -> None:
         flaps={ref: FlapState(district="d1", changes=(t,), flapping=True, since=t)},
         groups=frozenset({net.dslams[0]}),
         synthetic={a.key: a for a in state.firing()},
+        explained={"flapping:line:dslam-1/line-0": ("dslam_retrain_storm:device:dslam-1", t)},
     )
     assert decode_correlation(encode_correlation(corr)) == corr
     assert decode_evaluation({"format": 999}) == EvaluationState()
