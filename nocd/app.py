@@ -609,8 +609,12 @@ async def _serve(
 
     settings: Settings = app.state.settings
     sessions = app.state.session_factory
+    # The collection's writer reads (device ids, statuses) before it writes: on SQLite it
+    # takes the write lock first, or a concurrent commit fails it with "database is locked".
     collection = Collection(
-        settings=settings, sessions=sessions, metrics=PollMetrics(app.state.registry)
+        settings=settings,
+        sessions=db.write_session_factory(app.state.engine),
+        metrics=PollMetrics(app.state.registry),
     )
     forwarder = None
     if settings.daemon.role is Role.DISTRICT and settings.daemon.district:

@@ -39,6 +39,7 @@ __all__ = [
     "session_factory",
     "storage_errors",
     "upgrade",
+    "write_session_factory",
 ]
 
 _logger = logging.getLogger(__name__)
@@ -109,14 +110,30 @@ def _sqlite_engine(url: URL, *, echo: bool) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN")
+        immediate = conn.get_execution_options().get(_IMMEDIATE, False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     return engine
+
+
+_IMMEDIATE = "nocd_sqlite_begin_immediate"
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
     """Sessions bound to ``engine``; objects stay readable after commit (repositories copy them)."""
     return sessionmaker(bind=engine, expire_on_commit=False)
+
+
+def write_session_factory(engine: Engine) -> sessionmaker[Session]:
+    """Sessions for a writer that reads first (SQLite: ``BEGIN IMMEDIATE``; PostgreSQL: as usual).
+
+    A deferred SQLite transaction that has read cannot become a writer once another
+    connection has committed since ("database is locked" at once, without waiting for the
+    busy timeout). ``BEGIN IMMEDIATE`` takes the write lock first and waits its turn. Use it
+    only where the thread holds no other open transaction on the same database, or the two
+    would wait for each other until the busy timeout.
+    """
+    return sessionmaker(bind=engine.execution_options(**{_IMMEDIATE: True}), expire_on_commit=False)
 
 
 def _alembic_config() -> Config:
