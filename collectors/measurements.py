@@ -103,6 +103,7 @@ def _dsl_line(put: _Put, line: DslLineRow) -> None:
     _dsl_counters(put, entity, "remote_", line.xtur)
     _dsl_last_bin(put, entity, "", line, DslUnit.XTUC)
     _dsl_last_bin(put, entity, "remote_", line, DslUnit.XTUR)
+    _dsl_current_inits(put, entity, line)
 
 
 def _dsl_last_bin(put: _Put, entity: str, prefix: str, line: DslLineRow, unit: DslUnit) -> None:
@@ -118,6 +119,25 @@ def _dsl_last_bin(put: _Put, entity: str, prefix: str, line: DslLineRow, unit: D
             put(entity, f"{prefix}pm15_uas", b.uas)
             put(entity, f"{prefix}pm15_inits", b.inits)
             put(entity, f"{prefix}pm15_failed_inits", b.failed_inits)
+            return
+
+
+def _dsl_current_inits(put: _Put, entity: str, line: DslLineRow) -> None:
+    """Full inits so far in the xTU-C's running 15-minute bin, for a line without ``inits_total``.
+
+    Stored as ``curr15_inits`` with the seconds elapsed in the bin (``curr15_elapsed_s``), so
+    that a reader can tell more inits in the same bin from a new bin. A VDSL2 line has no
+    running init counter; this is its only init count that is not 15–30 minutes late. The
+    elapsed time is the xTU-C's ``xdsl2PMLCurr15MTimeElapsed``: the init table counts the
+    same quarter hour.
+    """
+    if line.xtuc.inits is not None:
+        return
+    for b in line.intervals:
+        if b.unit is DslUnit.XTUC and b.period is DslPeriod.MIN15 and b.number == 0:
+            if b.inits is not None:
+                put(entity, "curr15_inits", b.inits)
+                put(entity, "curr15_elapsed_s", b.monitored_s)
             return
 
 

@@ -86,6 +86,9 @@ _METRICS = (
     "out_utilisation_ratio",
     "snr_margin_down_db",
     "inits_total",
+    # a line without inits_total (VDSL2): inits in the running 15-minute bin and its age
+    "curr15_inits",
+    "curr15_elapsed_s",
     # per-interval deltas and per-second rates of the same poll pair (collectors.measurements)
     "in_errors",
     "out_errors",
@@ -270,6 +273,7 @@ class AlertingService:
     _inventory: _Inventory | None = None
     _samples_after: int | None = None
     _inits: dict[tuple[str, int], float] = field(default_factory=dict)
+    _curr15: dict[tuple[str, int], _BinCount] = field(default_factory=dict)  # last VDSL2 count
     _lines_down: set[tuple[str, int]] = field(default_factory=set)  # last oper status down
     _port_ts: dict[tuple[str, int], int] = field(default_factory=dict)  # last rate sample
     _stability_at: int | None = None  # computed_at of the line_kpis already observed
@@ -749,6 +753,18 @@ class AlertingService:
                     if before is not None and count >= before:
                         values["retrains"] = count - before
                         retrained[device].append(count > before)
+                elif "curr15_inits" in metrics:
+                    after = _BinCount(
+                        ts=ts,
+                        inits=metrics["curr15_inits"],
+                        elapsed_s=metrics.get("curr15_elapsed_s"),
+                    )
+                    earlier = self._curr15.get((device, ifindex))
+                    self._curr15[(device, ifindex)] = after
+                    if earlier is not None:
+                        retrains = _inits_between(earlier, after)
+                        values["retrains"] = retrains
+                        retrained[device].append(retrains > 0)
                 entity = line_ref(device, ifindex)
             if state is None and not values:
                 continue
@@ -813,6 +829,30 @@ class AlertingService:
             for i in np.flatnonzero(enough[direction] & np.isfinite(values)):
                 out[keys[i]][key.value] = float(values[i])
         return dict(out)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _BinCount:
+    """One sample of a line's inits in the running 15-minute bin (``curr15_*``), at ``ts``."""
+
+    ts: int
+    inits: float
+    elapsed_s: float | None
+
+
+def _inits_between(earlier: _BinCount, after: _BinCount) -> float:
+    """Inits of a line between two samples of its running 15-minute bin count (VDSL2).
+
+    The same bin: the increase. A new bin (the count went down, the elapsed time went back,
+    or the bin began after the earlier sample): the new count, the inits since the bin
+    began. That is a lower bound: inits between the earlier sample and the end of the old
+    bin are not seen here (only in that bin's ``pm15_inits``, 15–30 minutes later).
+    """
+    new_bin = after.inits < earlier.inits
+    if earlier.elapsed_s is not None and after.elapsed_s is not None:
+        # also a gap of more than a bin between the samples, where the elapsed time can grow
+        new_bin |= after.elapsed_s < earlier.elapsed_s or after.ts - after.elapsed_s > earlier.ts
+    return after.inits if new_bin else after.inits - earlier.inits
 
 
 def _with_stability(samples: list[Observation], stability: list[Observation]) -> list[Observation]:

@@ -37,7 +37,8 @@ FEEDS: dict[str, str] = {
     "uplink_utilisation": "samples in/out_utilisation_ratio of an is_uplink port",
     "snr_margin_low": "samples snr_margin_down_db of a line",
     "line_unstable": "line_kpis.stability (KPI service)",
-    "dslam_retrain_storm": "samples inits_total of a DSLAM's lines, between two polls",
+    "dslam_retrain_storm": "samples inits_total (VDSL2: curr15_inits) of a DSLAM's lines, "
+    "between two polls",
     "dslam_wide_area_event": "5-minute rollups of inits_total/es_total, kpi.dsl_line bins",
     "port_error_ratio": "samples in_errors / in_discards / in_ucast_pps of a port",
     "sla_status": "sla_results of the newest period (KPI service)",

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
+from itertools import pairwise
 
 import pytest
 import pytest_asyncio
@@ -57,6 +58,16 @@ class Running:
                 .where(Device.name == device, Sample.metric == metric)
             )
             return [(e, v) for e, v in rows]
+
+    def series(self, device: str, entity: str, metric: str) -> dict[int, float]:
+        """One entity's values of ``metric`` by poll time (epoch seconds)."""
+        with self.sessions() as session:
+            rows = session.execute(
+                select(Sample.ts, Sample.value)
+                .join(Device, Device.id == Sample.device_id)
+                .where(Device.name == device, Sample.entity == entity, Sample.metric == metric)
+            )
+            return {ts: v for ts, v in rows}
 
 
 @pytest_asyncio.fixture(loop_scope="module")
@@ -107,6 +118,41 @@ async def test_every_lab_device_is_polled_and_its_kpis_stored(running: Running, 
     assert running.registry.get_sample_value(
         "nocd_device_up", {"district": "d01", "device": AGG}
     ) == 1.0
+
+
+async def test_retrain_storm_on_a_vdsl2_dslam_grows_its_running_bin_init_count(
+    running: Running, lab: LabNetwork
+):
+    """VDSL2-LINE-MIB has no running init counter: the storm shows in the xTU-C's full inits
+    of the running 15-minute bin (``curr15_inits``), growing poll by poll; a calm line's
+    count stays put. Across a quarter hour the count restarts, so growth is looked for
+    within one bin (the elapsed time grew too)."""
+    storm, calm, *_ = (ln.ifindex for ln in lab.lines if ln.device == VDSL_DSLAM and ln.in_showtime)
+    await running.until(
+        lambda: bool(running.series(VDSL_DSLAM, f"line:{calm}", "curr15_inits")),
+        "a first running-bin count",
+    )
+    since = int(time.time()) + 1  # polls stored from the next second on saw the fault
+    lab.set_fault(VDSL_DSLAM, Fault.RETRAIN_STORM, lines=[storm], period_s=0.5)
+    try:
+
+        def bin_counts(ifindex: int) -> list[tuple[float, float]]:
+            """(inits, elapsed s) of each poll since the fault, in time order."""
+            inits = running.series(VDSL_DSLAM, f"line:{ifindex}", "curr15_inits")
+            elapsed = running.series(VDSL_DSLAM, f"line:{ifindex}", "curr15_elapsed_s")
+            return [(inits[ts], elapsed[ts]) for ts in sorted(inits) if ts >= since]
+
+        def grew() -> bool:
+            steps = pairwise(bin_counts(storm))
+            return sum(1 for (c0, e0), (c1, e1) in steps if c1 > c0 and e1 > e0) >= 2
+
+        await running.until(grew, "the storm line's running-bin count to grow twice")
+        calm_counts = bin_counts(calm)
+        assert calm_counts and {c for c, _ in calm_counts} == {0.0}, calm_counts
+        assert all(0 <= e < 900 for _, e in bin_counts(storm)), "seconds into a 15-minute bin"
+        assert not running.samples(VDSL_DSLAM, "inits_total"), "VDSL2: no running counter"
+    finally:
+        lab.clear_fault(VDSL_DSLAM, Fault.RETRAIN_STORM)
 
 
 async def test_unreachable_device_goes_down_and_only_it(running: Running, lab: LabNetwork):

@@ -1,10 +1,12 @@
-"""The agent's own last completed 15-minute PM bin becomes ``pm15_*`` measurements."""
+"""The agent's own last completed 15-minute PM bin becomes ``pm15_*`` measurements, and the
+running bin's inits of a line without an init counter ``curr15_*``."""
 
 from __future__ import annotations
 
 from collectors.device_poll import DevicePoll
 from collectors.measurements import measurements
 from collectors.samples import (
+    DslCounters,
     DslInterval,
     DslLineRow,
     DslPeriod,
@@ -47,3 +49,28 @@ def test_a_bin_the_agent_marks_invalid_is_not_stored() -> None:
     assert _values(_bin(DslUnit.XTUC, 1, valid=False, es=4)) == {}
     day = DslInterval(unit=DslUnit.XTUC, period=DslPeriod.DAY1, number=1, valid=True, es=5)
     assert _values(day) == {}, "1-day bins are not 15-minute bins"
+
+
+def _current(*intervals: DslInterval, counters: DslCounters | None = None) -> dict[str, float]:
+    line = DslLineRow(
+        ifindex=7, standard=DslStandard.VDSL2, intervals=intervals, xtuc=counters or DslCounters()
+    )
+    poll = DevicePoll(host="h", profile="p", system=SystemInfo(), dsl_lines=(line,))
+    return {m.metric: m.value for m in measurements(poll) if m.metric.startswith("curr15")}
+
+
+def test_running_bin_inits_are_stored_for_a_line_without_an_init_counter() -> None:
+    running = DslInterval(
+        unit=DslUnit.XTUC, period=DslPeriod.MIN15, number=0, valid=True, monitored_s=312, inits=9
+    )
+    remote = DslInterval(
+        unit=DslUnit.XTUR, period=DslPeriod.MIN15, number=0, valid=True, monitored_s=312
+    )
+    day = DslInterval(
+        unit=DslUnit.XTUC, period=DslPeriod.DAY1, number=0, valid=True, monitored_s=7000, inits=40
+    )
+    assert _current(day, remote, running) == {"curr15_inits": 9.0, "curr15_elapsed_s": 312.0}
+    assert _current(running, counters=DslCounters(inits=120)) == {}, (
+        "a line with inits_total (ADSL2+) needs no bin count"
+    )
+    assert _current(_bin(DslUnit.XTUC, 0)) == {}, "an agent without the init table: nothing"
