@@ -432,6 +432,16 @@ class AlertingService:
         return report
 
     def _cycle(self, now: datetime) -> tuple[list[Alert], tuple[int, int]]:
+        # Where this cycle started reading samples: a failed cycle (its writes rolled back)
+        # must not have consumed them, or the next one would never observe them.
+        cursor = (self._samples_after, dict(self._inits), dict(self._curr15), dict(self._port_ts))
+        try:
+            return self._cycle_once(now)
+        except BaseException:
+            self._samples_after, self._inits, self._curr15, self._port_ts = cursor
+            raise
+
+    def _cycle_once(self, now: datetime) -> tuple[list[Alert], tuple[int, int]]:
         config = self.settings.alerting
         with self.sessions() as session:
             if not self._loaded:

@@ -10,11 +10,14 @@ outbox); the alerting service is the real one on SQLite and PostgreSQL, with a d
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 import pandas as pd
 import pytest
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
 
 from alerting.model import Severity
 from alerting.rules import DEFAULT_RULES
@@ -22,7 +25,7 @@ from nocd.config import DaemonSettings, Role
 from nocd.storage import db, kpi_repo, outbox_repo, rollup_repo
 from nocd.storage.models import Device, Line
 from nocd.storage.outbox_repo import OutboxLimits
-from tests.fixtures.alerting import LINE_BASE, StoredNetwork
+from tests.fixtures.alerting import LINE_BASE, T0, StoredNetwork
 
 pytestmark = pytest.mark.integration
 
@@ -220,6 +223,36 @@ async def test_snr_margin_of_a_line_out_of_showtime_is_not_judged(net: StoredNet
         net.poll(t, up=["agg-1", "dslam-1"], values=values)
         await net.cycle(t + 5)
     assert f"snr_margin_low:line:dslam-1/line:{off}" in net.service.open_alerts
+
+
+async def test_a_failed_cycle_does_not_consume_the_samples_it_read(net: StoredNetwork) -> None:
+    """A cycle that fails at its commit (e.g. SQLite "database is locked") rolls back; the
+    samples it read are observed again by the next cycle, not skipped."""
+    line = LINE_BASE + 3
+    key = f"line_down:line:dslam-1/line:{line}"
+    for t in range(0, 301, 60):
+        net.poll(t, up=["agg-1", "dslam-1"], values={"dslam-1": [(f"if:{line}", "oper_up", 1.0)]})
+        await net.cycle(t + 5)
+    # The only sample that says the line is down; no poll comes after it.
+    net.poll(360, up=["agg-1", "dslam-1"], values={"dslam-1": [(f"if:{line}", "oper_up", 0.0)]})
+    sessions = net.service.sessions
+
+    def failing() -> Session:
+        session = sessions()
+
+        def commit() -> None:
+            raise OperationalError("COMMIT", {}, Exception("database is locked"))
+
+        session.commit = commit  # type: ignore[method-assign]
+        return session
+
+    net.service.sessions = failing
+    net.now = T0 + timedelta(seconds=365)
+    assert await net.service.run_cycle() is None  # failed, logged, retried next cycle
+    net.service.sessions = sessions
+    await net.cycle(375)  # observes the down sample again: the rule's 1 minute starts
+    await net.cycle(435)
+    assert key in net.service.open_alerts
 
 
 async def test_sla_targets_at_risk_and_breached_fire_with_their_severities(
