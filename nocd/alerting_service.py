@@ -259,6 +259,8 @@ class AlertingService:
     settings: Settings
     sessions: Callable[[], Session]
     notifiers: Sequence[Notifier] = ()
+    # the cycle's one write transaction (SQLite: BEGIN IMMEDIATE); default: ``sessions``
+    write_sessions: Callable[[], Session] | None = None
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     observer: Callable[[AlertingService, CycleReport], None] | None = None
     rules: tuple[Rule, ...] = ()
@@ -451,8 +453,9 @@ class AlertingService:
             inventory = self._refresh_inventory(session)
             observations, collectors = self._observe(session, inventory, now)
             observations += self._repeated(observations, collectors)
+            expire = timedelta(seconds=config.webhook_expire_s)
             firing_in, resolved_in = alert_repo.firing_webhook_alerts(
-                session, now=now, expire=timedelta(seconds=config.webhook_expire_s)
+                session, now=now, expire=expire
             )
             self._evaluation, transitions = evaluate(
                 self.rules, observations, self._evaluation, now
@@ -481,6 +484,11 @@ class AlertingService:
             incidents = reconcile_incidents(
                 self._incidents, result.incidents, now, alerts=alerts.open
             )
+        # Reads above (one snapshot), writes below in a transaction of their own: on SQLite a
+        # read transaction cannot become a writer once the collection has committed since
+        # ("database is locked" at once), which at thousands of devices was every cycle.
+        with (self.write_sessions or self.sessions)() as session:
+            alert_repo.prune_webhook_alerts(session, before=now - expire)
             alert_repo.save_cycle(
                 session,
                 alerts=alerts,

@@ -134,6 +134,11 @@ def create_app(
     app.state.settings = settings
     app.state.engine = engine
     app.state.session_factory = sessions
+    # Writers that read first (the collection, the alerting cycle's writes): on SQLite they
+    # take the write lock before reading (db.write_session_factory). Tests' factories serve both.
+    app.state.write_session_factory = (
+        session_factory if session_factory is not None else db.write_session_factory(engine)
+    )
     app.state.db_health = health.DatabaseHealth(engine, db.check_schema)
     app.state.registry = (
         registry
@@ -223,7 +228,11 @@ def _alerting(app: FastAPI, settings: Settings, sessions: Callable[[], Session])
         metrics.cycle(report.ok, report.duration_s, report.at.timestamp())
 
     service = AlertingService(
-        settings=settings, sessions=sessions, notifiers=notifiers, observer=observe
+        settings=settings,
+        sessions=sessions,
+        write_sessions=app.state.write_session_factory,
+        notifiers=notifiers,
+        observer=observe,
     )
     severities = {rule.name: [lv.severity.value for lv in rule.levels] for rule in service.rules}
 
@@ -613,7 +622,7 @@ async def _serve(
     # takes the write lock first, or a concurrent commit fails it with "database is locked".
     collection = Collection(
         settings=settings,
-        sessions=db.write_session_factory(app.state.engine),
+        sessions=app.state.write_session_factory,
         metrics=PollMetrics(app.state.registry),
     )
     forwarder = None

@@ -59,6 +59,7 @@ __all__ = [
     "open_alerts",
     "open_incidents",
     "prune_history",
+    "prune_webhook_alerts",
     "samples_since",
     "save_cycle",
     "save_state",
@@ -495,13 +496,15 @@ def store_webhook_alerts(session: Session, alerts: Iterable[WebhookAlert], *, no
 def firing_webhook_alerts(
     session: Session, *, now: datetime, expire: timedelta
 ) -> tuple[list[WebhookAlert], list[WebhookAlert]]:
-    """``(firing, resolved)`` inbox alerts; firing ones not re-sent within ``expire`` and
-    resolved ones older than that are deleted."""
+    """``(firing, resolved)`` inbox alerts received within ``expire`` (a firing one not
+    re-sent since is over; :func:`prune_webhook_alerts` deletes the old rows). Read only."""
     horizon = now - expire
-    session.execute(delete(AlertmanagerAlertRow).where(AlertmanagerAlertRow.received_at < horizon))
     firing: list[WebhookAlert] = []
     resolved: list[WebhookAlert] = []
-    for row in session.scalars(select(AlertmanagerAlertRow)):
+    rows = session.scalars(
+        select(AlertmanagerAlertRow).where(AlertmanagerAlertRow.received_at >= horizon)
+    )
+    for row in rows:
         alert = WebhookAlert(
             fingerprint=row.fingerprint,
             status=AlertStatus(row.status),
@@ -514,6 +517,11 @@ def firing_webhook_alerts(
         )
         (firing if alert.status is AlertStatus.FIRING else resolved).append(alert)
     return firing, resolved
+
+
+def prune_webhook_alerts(session: Session, *, before: datetime) -> None:
+    """Delete inbox alerts received before ``before`` (the caller commits)."""
+    session.execute(delete(AlertmanagerAlertRow).where(AlertmanagerAlertRow.received_at < before))
 
 
 # --- API reads --------------------------------------------------------------------------------

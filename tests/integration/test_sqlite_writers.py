@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -72,3 +73,43 @@ def test_a_write_session_takes_the_lock_first_and_both_writers_succeed(engine: E
     with db.write_session_factory(engine)() as first:
         _read_then_write(first, engine)
     assert _names(engine) == ["a", "b"]
+
+
+async def test_alerting_cycles_succeed_beside_a_busy_writer(tmp_path: Path) -> None:
+    """The alerting cycle reads in one transaction and writes in another (IMMEDIATE): a
+    writer committing all the time (the collection of a big district) no longer fails it."""
+    from nocd.storage import poll_repo
+    from tests.fixtures.alerting import LINE_BASE, StoredNetwork
+
+    url = f"sqlite:///{tmp_path / 'busy.db'}"
+    db.upgrade(url)
+    net = await StoredNetwork.create(url, dslams=1, lines=4)
+    stop = threading.Event()
+    commits = 0
+
+    def collection() -> None:
+        nonlocal commits
+        sessions = db.write_session_factory(net.engine)
+        while not stop.is_set():
+            with sessions() as session:
+                values = [(f"if:{LINE_BASE}", "oper_up", 1.0)]
+                record = poll_repo.PollRecord(
+                    device="dslam-1", at=net.at(commits), outcome="ok", values=values
+                )
+                poll_repo.store_poll(session, record=record)
+                session.commit()
+            commits += 1
+
+    thread = threading.Thread(target=collection)
+    thread.start()
+    try:
+        reports = []
+        for t in range(0, 300, 20):
+            net.now = net.now.replace(second=0) + timedelta(seconds=t)
+            reports.append(await net.service.run_cycle())
+    finally:
+        stop.set()
+        thread.join(timeout=60)
+        await net.close()
+    assert commits > len(reports), "the writer kept committing during the cycles"
+    assert all(r is not None and r.ok for r in reports), reports
