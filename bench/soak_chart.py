@@ -34,13 +34,16 @@ def render(result: dict[str, Any], out: Path) -> None:
     figure, (rss_ax, cpu_ax) = plt.subplots(2, 1, figsize=(9.0, 6.0), dpi=110, sharex=True)
     roles = [r for r in ROLES if r in resources]
     roles += sorted(r for r in resources if r.startswith("snmpsim"))
-    for role in roles:
+    palette = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, role in enumerate(roles):
+        colour = palette[i % len(palette)]  # the same colour for a role in both panels
         figures = resources[role]
         rss = sorted((int(m), v) for m, v in figures["rss_mb_by_minute"].items())
         cpu = sorted((int(m), v) for m, v in figures["cpu_pct_by_minute"].items())
         style = "--" if role.startswith("snmpsim") else "-"
-        rss_ax.plot([m for m, _ in rss], [v for _, v in rss], style, label=role)
-        cpu_ax.plot([m for m, _ in cpu], [v for _, v in cpu], style, label=role)
+        rss_ax.plot([m for m, _ in rss], [v for _, v in rss], style, color=colour, label=role)
+        if role != "postgresql":  # a sum over backends that come and go: no CPU rate per minute
+            cpu_ax.plot([m for m, _ in cpu], [v for _, v in cpu], style, color=colour, label=role)
     for event in result.get("chaos", []):
         start = event["at_s"] / 60.0
         end = start + (event.get("recovered_after_s") or event["down_s"]) / 60.0
@@ -59,14 +62,14 @@ def render(result: dict[str, Any], out: Path) -> None:
         rss_ax.axvline(steady[0] / 60.0, color="grey", lw=0.8, ls=":")
         rss_ax.annotate(
             "RSS judged from here",
-            (steady[0] / 60.0, 0.02),
+            (steady[0] / 60.0, 0.92),
             xycoords=("data", "axes fraction"),
             fontsize=7,
         )
     rss_ax.set_ylabel("RSS (MB)")
     cpu_ax.set_ylabel("CPU (% of one core)")
     cpu_ax.set_xlabel("minutes since the soak clock started")
-    rss_ax.legend(fontsize=7, ncol=3, loc="upper left")
+    rss_ax.legend(fontsize=7, ncol=3, loc="lower left", bbox_to_anchor=(0.0, 0.05))
     title = (
         f"soak ({result['mode']}): {result['devices']} devices, "
         f"{result['timing']['interfaces_s']} s polls, {result['duration_s'] / 60:.0f} min"
