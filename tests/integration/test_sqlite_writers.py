@@ -15,7 +15,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, create_engine, func, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
@@ -34,26 +34,29 @@ def engine(tmp_path: Path) -> Iterator[Engine]:
     made.dispose()
 
 
-def _read_then_write(first: Session, engine: Engine) -> None:
-    """``first`` reads; another connection writes and commits; then ``first`` writes."""
-    first.scalar(select(func.count()).select_from(District))
-    other_done = threading.Event()
-
-    def other() -> None:
-        with db.session_factory(engine)() as session:
+def _other_writer(engine: Engine) -> bool:
+    """Another connection writes district "b" without waiting (busy timeout 0): committed?"""
+    impatient = create_engine(engine.url, connect_args={"timeout": 0})
+    try:
+        with Session(impatient) as session:
             session.add(District(id="b", name="B"))
             session.commit()
-        other_done.set()
-
-    thread = threading.Thread(target=other)
-    thread.start()
-    # The other writer either commits now (deferred ``first``) or waits for ``first``'s lock.
-    other_done.wait(timeout=1.0)
-    try:
-        first.add(District(id="a", name="A"))
-        first.commit()
+        return True
+    except OperationalError:
+        return False  # "database is locked": someone holds the write lock
     finally:
-        thread.join(timeout=60)
+        impatient.dispose()
+
+
+def _read_then_write(first: Session, engine: Engine) -> None:
+    """``first`` reads; another connection tries to write; then ``first`` writes (and the
+    other tries again if it was held off). No threads: each step is one deterministic try."""
+    first.scalar(select(func.count()).select_from(District))
+    other_done = _other_writer(engine)
+    first.add(District(id="a", name="A"))
+    first.commit()
+    if not other_done:
+        assert _other_writer(engine), "the lock was released with the commit"
 
 
 def _names(engine: Engine) -> list[str]:
